@@ -1,0 +1,2529 @@
+# SPDX-License-Identifier: MIT
+"""Structured logging in one file: fast, non-blocking and lossless, standard library only.
+
+``log.info("user_login", user_id=42)`` writes one structured line: a human
+``key=value`` line on a terminal, JSON or logfmt for machines. Records are
+ordinary :class:`logging.LogRecord` objects, so the standard library's handlers,
+pytest's ``caplog`` and third-party integrations keep working; the fields travel
+on the record as ``record.fields``.
+
+Sections (``grep -n '^#   ' foundation.py`` prints them with line numbers):
+
+1.  Levels and constants
+2.  Errors and counters
+3.  Lazy fields
+4.  Context
+5.  Records
+6.  Rendering: values, escaping, redaction, emoji, line formats
+7.  Batching writer: sinks, output, queue, writer thread, handlers
+8.  Logger facade
+9.  Configuration
+10. Module singletons and atexit
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import contextvars
+import datetime
+import decimal
+import enum
+import json
+import logging
+import logging.handlers
+import os
+import pathlib
+import re
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from itertools import repeat
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Iterator
+
+__all__ = [
+    # Levels
+    "TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
+    # Lazy fields
+    "LazyField", "lazy",
+    # Context
+    "bind_context", "unbind_context", "clear_context", "get_context", "context",
+    # Rendering
+    "register_emoji_set",
+    # Logger facade
+    "Logger", "get_logger", "logger",
+    # Configuration
+    "configure", "flush", "shutdown", "stats",
+]
+
+__version__ = "0.1.0"
+
+
+#---------------------------------------------------------------------------
+#   Levels and constants
+#---------------------------------------------------------------------------
+
+TRACE = 5  #: below DEBUG, for very chatty diagnostics
+DEBUG = logging.DEBUG
+INFO = logging.INFO
+WARNING = logging.WARNING
+ERROR = logging.ERROR
+CRITICAL = logging.CRITICAL
+
+logging.addLevelName(TRACE, "TRACE")
+
+#: Level names accepted wherever a level is taken (any case, spaces trimmed).
+_LEVEL_NAMES = {
+    "TRACE": TRACE, "DEBUG": DEBUG, "INFO": INFO, "WARNING": WARNING, "WARN": WARNING,
+    "ERROR": ERROR, "CRITICAL": CRITICAL, "FATAL": CRITICAL,
+}
+_VALID_LEVELS = "TRACE, DEBUG, INFO, WARNING (WARN), ERROR, CRITICAL (FATAL) or an int"
+
+#: Lower-case level names as written in the output; other numbers are looked up once.
+_LEVEL_LABELS = {TRACE: "trace", DEBUG: "debug", INFO: "info", WARNING: "warning",
+                 ERROR: "error", CRITICAL: "critical"}
+
+
+def _level_value(level: int | str, what: str = "level") -> int:
+    """Return ``level`` as an int; raise ValueError/TypeError naming it and the valid names."""
+    if type(level) is int:
+        if level < 0:
+            raise ValueError(f"{what} must not be negative, got {level!r}; valid: {_VALID_LEVELS}")
+        return level
+    if isinstance(level, str):
+        try:
+            return _LEVEL_NAMES[level.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown {what} {level!r}; valid: {_VALID_LEVELS}") from None
+    raise TypeError(f"{what} must be an int or a level name, got {level!r}; valid: {_VALID_LEVELS}")
+
+
+def _level_label(levelno: int) -> str:
+    """Return the lower-case name written for ``levelno`` ("info", "level 25")."""
+    label = _LEVEL_LABELS.get(levelno)
+    if label is None:
+        label = str(logging.getLevelName(levelno)).lower()
+        if len(_LEVEL_LABELS) < 256:  # custom levels are few; never grow without bound
+            _LEVEL_LABELS[levelno] = label
+    return label
+
+
+#: The keys the library writes itself; a user field with one of these names is
+#: written as ``<name>_`` so that it never overwrites the library's value.
+_LIBRARY_KEYS = frozenset({"timestamp", "level", "logger", "event", "exception", "stack"})
+
+#: Field keys whose values are replaced by ``[REDACTED]``: a key matches when,
+#: lower-cased with ``-`` turned into ``_``, it equals or ends with one of these.
+DEFAULT_REDACT = ("password", "passwd", "secret", "token", "api_key", "apikey",
+                  "authorization", "cookie", "private_key")
+_REDACTED = "[REDACTED]"
+
+#: Types written as they are; every other value is copied into one of these
+#: (plus list and dict) on the caller's thread, so that later changes to a
+#: mutable object never reach the output.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+#: The logger name of the records the library writes about itself.
+_SELF_NAME = "foundation"
+
+#: The file name of this module, to skip its own frames in ``stack_info``.
+_THIS_FILE = os.path.normcase(__file__)
+
+
+#---------------------------------------------------------------------------
+#   Errors and counters
+#---------------------------------------------------------------------------
+
+class _Counters:
+    """Counters not owned by the queue or the output; replaced by each configure().
+
+    Updated under ``_lock``: an RLock because a signal handler may log (and fail)
+    while the main thread holds it.
+    """
+
+    __slots__ = ("errors", "sampled_out", "_lock")
+
+    def __init__(self) -> None:
+        self.errors = 0
+        self.sampled_out = 0
+        self._lock = threading.RLock()
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+
+class _ErrorReporter:
+    """Count errors and report them on stderr at most once per ``interval`` seconds.
+
+    Thread-safe; never raises. The line says how many reports were suppressed.
+    """
+
+    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._last = float("-inf")
+        self._suppressed = 0
+        self._lock = threading.RLock()  # RLock: a signal handler may report mid-report
+
+    def report(self, where: str, exc: BaseException) -> None:
+        _state.counters.add("errors")
+        with self._lock:
+            now = self._clock()
+            if now - self._last < self.interval:
+                self._suppressed += 1
+                return
+            self._last = now
+            suppressed, self._suppressed = self._suppressed, 0
+        line = f"foundation: {where}: {type(exc).__name__}: {_safe_str(exc)}"
+        if suppressed:
+            line += f" ({suppressed} more errors suppressed in the last {self.interval:g} s)"
+        _write_stderr(_escape_control(line) + "\n")
+
+
+def _write_stderr(text: str) -> None:
+    """Write ``text`` to the current stderr, ignoring every failure."""
+    try:
+        stream = sys.stderr or sys.__stderr__
+        if stream is not None:
+            stream.write(text)
+            stream.flush()
+    except Exception:
+        pass
+
+
+def _report_error(where: str, exc: BaseException) -> None:
+    """Count an error that happened at log time and report it (rate-limited)."""
+    try:
+        _reporter.report(where, exc)
+    except Exception:  # the reporter itself must never raise into a log call
+        pass
+
+
+_reporter = _ErrorReporter()
+
+
+#---------------------------------------------------------------------------
+#   Lazy fields
+#---------------------------------------------------------------------------
+
+class LazyField:
+    """A field value computed only when a record is really written.
+
+    ``func`` is called at most once per record, on the caller's thread, after the
+    record has passed the level and sampling checks. If it raises, the field reads
+    ``<lazy error: ExcType: message>`` and the record is still written.
+    """
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Callable[[], Any]) -> None:
+        if not callable(func):
+            raise TypeError(f"lazy() needs a callable, got {func!r}")
+        self.func = func
+
+    def evaluate(self) -> Any:
+        """Return ``func()``, or the ``<lazy error: ...>`` text if it raises."""
+        try:
+            return self.func()
+        except RecursionError:
+            raise
+        except Exception as exc:
+            return f"<lazy error: {type(exc).__name__}: {_safe_str(exc)}>"
+
+    def __repr__(self) -> str:
+        return f"lazy({self.func!r})"
+
+
+def lazy(func: Callable[[], Any]) -> LazyField:
+    """Wrap ``func`` so that a field holding it is computed only if the record is written.
+
+    Raises:
+        TypeError: ``func`` is not callable.
+    """
+    return LazyField(func)
+
+
+#---------------------------------------------------------------------------
+#   Context
+#---------------------------------------------------------------------------
+
+class _Fields:
+    """An immutable set of bound fields, with whether every value is plain.
+
+    Knowing ``plain`` once, at bind time, spares each log call a loop over the
+    bound values.
+    """
+
+    __slots__ = ("fields", "plain")
+
+    def __init__(self, fields: dict) -> None:
+        self.fields = fields
+        self.plain = all(type(v) in _PLAIN for v in fields.values())
+
+
+_NO_FIELDS = _Fields({})  # the shared empty set: compared by identity on the hot path
+_context: contextvars.ContextVar[_Fields] = contextvars.ContextVar(
+    "foundation_context", default=_NO_FIELDS)
+
+
+def bind_context(**fields: Any) -> None:
+    """Add ``fields`` to every record logged from this thread or asyncio task."""
+    current = _context.get()
+    _context.set(_Fields({**current.fields, **fields}))
+
+
+def unbind_context(*keys: str) -> None:
+    """Remove ``keys`` from the context; a key that is not bound is ignored."""
+    current = _context.get().fields
+    if any(key in current for key in keys):
+        _context.set(_Fields({k: v for k, v in current.items() if k not in keys}))
+
+
+def clear_context() -> None:
+    """Remove every context field of this thread or asyncio task."""
+    _context.set(_NO_FIELDS)
+
+
+def get_context() -> dict:
+    """Return a copy of the context fields of this thread or asyncio task."""
+    return dict(_context.get().fields)
+
+
+@contextlib.contextmanager
+def context(**fields: Any) -> Iterator[None]:
+    """Bind ``fields`` for the duration of a ``with`` block, then restore the context."""
+    token = _context.set(_Fields({**_context.get().fields, **fields}))
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+#---------------------------------------------------------------------------
+#   Records
+#---------------------------------------------------------------------------
+
+class _Derived:
+    """A LogRecord attribute computed on first read, then stored on the record.
+
+    A non-data descriptor: once computed (or set by anyone), the instance's own
+    value wins. It keeps attributes the output never reads off the hot path.
+    """
+
+    __slots__ = ("_compute", "_name")
+
+    def __init__(self, compute: Callable[[logging.LogRecord], Any]) -> None:
+        self._compute = compute
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, record: logging.LogRecord | None, owner: type | None = None) -> Any:
+        if record is None:
+            return self
+        value = self._compute(record)
+        record.__dict__[self._name] = value
+        return value
+
+
+def _thread_name(record: logging.LogRecord) -> str:
+    """Return the name of the thread that made ``record``, looked up only when read."""
+    if record.thread == threading.get_ident():
+        return threading.current_thread().name
+    for thread in threading.enumerate():
+        if thread.ident == record.thread:
+            return thread.name
+    return f"Thread-{record.thread}"
+
+
+def _process_name(record: logging.LogRecord) -> str:
+    """Return the multiprocessing process name, as LogRecord does."""
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None:
+        try:
+            return mp.current_process().name
+        except Exception:
+            pass
+    return "MainProcess"
+
+
+class _Record(logging.LogRecord):
+    """A LogRecord that costs only what the output uses.
+
+    ``LogRecord.__init__`` looks up the caller's source line, the thread and
+    process names and more; most outputs never read them. Here only the name,
+    level, message, fields, time and thread id are set per record; the source
+    location reads as it does when logging's source lookup is off, and the
+    derived attributes (``levelname``, ``msecs``, ...) are computed when read.
+    The message is final: ``args`` are already merged into ``msg``.
+    """
+
+    pathname = filename = "(unknown file)"
+    module = "Unknown module"
+    lineno = 0
+    funcName = "(unknown function)"
+    args: tuple = ()
+    taskName = None  # 3.12+ attribute; asyncio task names are not looked up
+    process = os.getpid()  # refreshed in a forked child by _after_fork_in_child
+
+    levelname = _Derived(lambda r: logging.getLevelName(r.levelno))
+    msecs = _Derived(lambda r: (r.created - int(r.created)) * 1000.0)
+    relativeCreated = _Derived(lambda r: (r.created - logging._startTime) * 1000.0)
+    threadName = _Derived(_thread_name)
+    processName = _Derived(_process_name)
+
+    def __init__(self, name: str, levelno: int, msg: str, fields: dict, plain: bool = True,
+                 bound_id: int = 0, _time: Callable[[], float] = time.time,
+                 _get_ident: Callable[[], int] = threading.get_ident) -> None:
+        # LogRecord.__init__ is deliberately not called: see the class docstring.
+        # Every attribute the handler reads is set here: on 3.11+ an instance
+        # attribute set in __init__ reads much faster than a class attribute.
+        self.name = name
+        self.levelno = levelno
+        self.msg = msg
+        self.fields = fields
+        self.created = _time()
+        self.thread = _get_ident()
+        self.exc_info = self.exc_text = self.stack_info = None
+        self._plain = plain  # False: _Sanitizer copied the fields (lists, dicts may be there)
+        self._bound_id = bound_id  # id() of the _Fields holding all the fields (see _Format)
+
+    def getMessage(self) -> str:
+        """Return the event text; never raises, even for a bad %-format."""
+        msg = self.msg if type(self.msg) is str else _safe_str(self.msg)
+        return _format_event(msg, self.args) if self.args else msg
+
+
+#: The attributes every LogRecord has; the others on a foreign record are
+#: ``extra=`` fields and are written as fields.
+_LOGRECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message", "asctime", "taskName", "fields"}
+
+
+def _format_event(msg: str, args: tuple) -> str:
+    """%-format ``msg`` with ``args`` as logging does; on failure append the args instead."""
+    if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+        args = args[0]  # logging's rule: a single non-empty mapping is the format's mapping
+    try:
+        return msg % args
+    except RecursionError:
+        raise
+    except Exception:
+        values = args.values() if isinstance(args, Mapping) else args
+        return " ".join([msg, *map(_safe_repr, values)])
+
+
+def _safe_str(value: Any) -> str:
+    """Return ``str(value)``, or ``<unrepresentable TypeName>`` if that raises."""
+    try:
+        text = str(value)
+        return text if type(text) is str else str.__str__(text)
+    except RecursionError:
+        raise
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def _safe_repr(value: Any) -> str:
+    """Return ``repr(value)``, or ``<unrepresentable TypeName>`` if that raises."""
+    try:
+        return repr(value)
+    except RecursionError:
+        raise
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def _exception_text(exc_info: Any) -> tuple[tuple | None, str | None]:
+    """Normalise ``exc_info`` as logging does and format it now, on the caller's thread."""
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    elif not isinstance(exc_info, tuple):
+        exc_info = sys.exc_info()
+    if len(exc_info) != 3 or exc_info[0] is None:
+        return None, None
+    try:
+        text = "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+    except RecursionError:
+        raise
+    except Exception as exc:
+        text = f"<unformattable exception: {type(exc).__name__}>"
+    return exc_info, text
+
+
+def _stack_text() -> str:
+    """Return the caller's stack as logging's ``stack_info`` shows it, without our frames."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.normcase(frame.f_code.co_filename) == _THIS_FILE:
+        frame = frame.f_back
+    lines = traceback.format_stack(frame) if frame is not None else []
+    return ("Stack (most recent call last):\n" + "".join(lines)).rstrip("\n")
+
+
+def _adopt(record: logging.LogRecord) -> _Record:
+    """Turn a record made by plain ``logging`` into a ``_Record`` with a final message.
+
+    ``extra=`` attributes become fields; mutable values are copied now, since
+    the record may be rendered later on the writer thread.
+    """
+    fields = {k: v for k, v in record.__dict__.items() if k not in _LOGRECORD_ATTRS}
+    own = record.__dict__.get("fields")
+    if isinstance(own, dict):
+        fields = {**own, **fields}
+    msg = record.msg if type(record.msg) is str else _safe_str(record.msg)
+    if record.args:
+        msg = _format_event(msg, record.args)
+    new = _Record(str(record.name), record.levelno, msg,
+                  _state.sanitizer.fields(fields) if fields else fields, not fields)
+    new.created = record.created
+    new.thread = record.thread
+    if record.exc_info or record.exc_text:
+        new.exc_info = record.exc_info
+        new.exc_text = record.exc_text or _exception_text(record.exc_info)[1]
+    if record.stack_info:
+        new.stack_info = str(record.stack_info)
+    return new
+
+
+def _entry(record: _Record) -> tuple:
+    """Return what the output needs of ``record``, as a tuple of plain values.
+
+    The writer queue holds these, not the records: a record dies as soon as the
+    handlers are done with it, and a tuple of untracked values is untracked by
+    the first young garbage collection, so records waiting in the queue cost the
+    garbage collector nothing. The layout is the one ``_Format.render`` unpacks.
+    """
+    return (record.created, record.levelno, record.name, record.msg, record.fields,
+            record.exc_text, record.stack_info, record._plain, record._bound_id)
+
+
+#---------------------------------------------------------------------------
+#   Rendering: values, escaping, redaction, emoji, line formats
+#---------------------------------------------------------------------------
+
+#: Characters escaped in every format: C0 controls, DEL, C1 controls, the line and
+#: paragraph separators, lone surrogates, and the bidirectional overrides that can
+#: make a terminal show text other than what was written.
+_UNSAFE_CHAR = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match: re.Match) -> str:
+    char = match.group()
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _escape_control(text: str) -> str:
+    """Escape the unsafe characters of ``text`` (``\\n``, ``\\x1b``, ``\\udc80``, ...)."""
+    return _UNSAFE_CHAR.sub(_escape_char, text)
+
+
+def _truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters, ending it with ``…[truncated N chars]``."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
+
+
+def _int_text(value: int) -> str:
+    """Return the decimal digits of ``value``, even past Python's int-to-str digit limit."""
+    try:
+        return str(value)
+    except ValueError:  # 3.11+: int max str digits (gh-95778); convert in safe chunks
+        sign, value = ("-", -value) if value < 0 else ("", value)
+        chunks = []
+        while value:
+            value, low = divmod(value, _DIGIT_CHUNK)
+            chunks.append(str(low))
+        head, rest = chunks[-1], chunks[-2::-1]
+        return sign + head + "".join(chunk.zfill(_DIGIT_CHUNK_LEN) for chunk in rest)
+
+
+_DIGIT_CHUNK_LEN = 4000  # below the default 4300-digit limit of int -> str
+_DIGIT_CHUNK = 10 ** _DIGIT_CHUNK_LEN
+
+
+class _Redactor:
+    """Decide which keys hold secrets; answers are cached per key (bounded)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = tuple(name.lower().replace("-", "_") for name in names)
+        self._cache: dict[str, bool] = {}
+
+    def __call__(self, key: str) -> bool:
+        hit = self._cache.get(key)
+        if hit is None:
+            norm = key.lower().replace("-", "_")
+            hit = any(norm.endswith(name) for name in self.names)  # endswith covers ==
+            if len(self._cache) >= 4096:  # keys of nested user data are unbounded
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
+
+
+class _Sanitizer:
+    """Copy values into plain, JSON-native data on the caller's thread.
+
+    What comes out is made of str, int, float, bool, None, list and dict only,
+    with nested secrets redacted, nesting cut at ``max_depth`` and cycles
+    replaced by ``"<recursion>"``. Lazy fields are evaluated here. Never raises
+    for a bad value: a ``repr()`` that raises gives ``<unrepresentable TypeName>``.
+    """
+
+    def __init__(self, redactor: _Redactor, max_depth: int) -> None:
+        self.redactor = redactor
+        self.max_depth = max_depth
+
+    def fields(self, fields: dict) -> dict:
+        """Return a copy of ``fields`` whose values are all plain data."""
+        value = self.value
+        return {k: v if type(v) in _PLAIN else value(v) for k, v in fields.items()}
+
+    def value(self, v: Any, depth: int = 1, seen: frozenset = frozenset()) -> Any:
+        t = type(v)
+        if t in _PLAIN:
+            return v
+        if t is LazyField:
+            v = v.evaluate()
+            t = type(v)
+            if t in _PLAIN:
+                return v
+        if isinstance(v, (dict, list, tuple, set, frozenset, deque, Mapping)):
+            if depth > self.max_depth:
+                return "<max depth>"
+            if id(v) in seen:
+                return "<recursion>"
+            return self._container(v, depth, seen | {id(v)})
+        try:
+            return self._scalar(v)
+        except RecursionError:
+            raise
+        except Exception:
+            return _safe_repr(v)
+
+    def _container(self, v: Any, depth: int, seen: frozenset) -> Any:
+        value = self.value
+        try:
+            if isinstance(v, Mapping):
+                secret = self.redactor
+                out = {}
+                for key, item in list(v.items()):
+                    key = key if type(key) is str else _safe_str(key)
+                    out[key] = _REDACTED if secret(key) else value(item, depth + 1, seen)
+                return out
+            return [value(item, depth + 1, seen) for item in list(v)]
+        except RecursionError:
+            raise
+        except Exception:  # a container that fails to iterate is shown by repr
+            return _safe_repr(v)
+
+    @staticmethod
+    def _scalar(v: Any) -> Any:
+        if isinstance(v, enum.Enum):
+            return _safe_str(v)
+        if isinstance(v, bool):  # a bool subclass is impossible; kept for clarity
+            return bool(v)
+        if isinstance(v, int):
+            return int(v)
+        if isinstance(v, float):
+            return float(v)
+        if isinstance(v, str):
+            return str.__str__(v)
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            return bytes(v).decode("utf-8", "backslashreplace")
+        if isinstance(v, (datetime.date, datetime.time)):  # datetime is a date
+            return v.isoformat()
+        if isinstance(v, (decimal.Decimal, uuid.UUID, pathlib.PurePath)):
+            return str(v)
+        return _safe_repr(v)
+
+
+# ---- emoji ---------------------------------------------------------------
+
+class _EmojiSet:
+    __slots__ = ("field", "mapping", "default")
+
+    def __init__(self, field: str, mapping: Mapping[str, str], default: str) -> None:
+        self.field = field
+        self.mapping = dict(mapping)
+        self.default = default
+
+    def marker(self, value: Any) -> str:
+        return "[%s]" % (self.mapping.get(value, self.default)
+                         if type(value) is str else self.default)
+
+
+#: The emoji sets, in the order their markers are written; DAS first.
+_emoji_sets: dict[str, _EmojiSet] = {}
+
+
+def register_emoji_set(field: str, mapping: Mapping[str, str], default: str = "❓") -> None:
+    """Add (or replace) an emoji set: the field ``field`` adds ``[mapping[value]]`` before the event.
+
+    An unknown value gets ``default``. Sets are looked up in a dict, never scanned.
+    Thread-safe; takes effect for records written after the call.
+
+    Raises:
+        TypeError: ``field`` is not a str, ``mapping`` not a mapping of str to str.
+    """
+    if not isinstance(field, str) or not field:
+        raise TypeError(f"register_emoji_set() field must be a non-empty str, got {field!r}")
+    if not isinstance(mapping, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise TypeError(f"register_emoji_set() mapping must map str to str, got {mapping!r}")
+    if not isinstance(default, str):
+        raise TypeError(f"register_emoji_set() default must be a str, got {default!r}")
+    _emoji_sets[field] = _EmojiSet(field, mapping, default)
+    output = _state.output
+    if output is not None:
+        output.format.forget_plans()
+
+
+def _default_emoji_set(field: str, mapping: dict, default: str) -> None:
+    _emoji_sets[field] = _EmojiSet(field, mapping, default)
+
+
+_default_emoji_set("domain", {"auth": "🔑", "database": "🗄️", "network": "🌐",
+                              "system": "⚙️", "cache": "💾", "file": "📄"}, default="❓")
+_default_emoji_set("action", {"login": "➡️", "logout": "⬅️", "query": "🔍", "connect": "🔗",
+                              "disconnect": "💔", "start": "🚀", "stop": "🛑", "read": "📖",
+                              "write": "📝", "send": "📤", "receive": "📥"}, default="❓")
+_default_emoji_set("status", {"success": "✅", "complete": "🏁", "error": "🔥", "failure": "❌",
+                              "retry": "🔁", "timeout": "⏱️", "warning": "⚠️"}, default="➡️")
+
+
+# ---- line formats --------------------------------------------------------
+
+class _Plan:
+    """What a format decided once for one tuple of field names.
+
+    ``names``: the names written (a user's ``timestamp`` becomes ``timestamp_``).
+    ``keys``: per field, the text before its value (`` name=`` in text formats).
+    ``secret``: per field, whether its value is redacted (None when none is).
+    ``emoji``: (position, set) pairs for the fields that add markers.
+    ``template``: text formats' ``%`` template for all the values at once, the
+    redacted ones swallowed by ``%.0s``.
+    """
+
+    __slots__ = ("names", "keys", "secret", "emoji", "plain", "template", "count")
+
+    def __init__(self, names: tuple, keys: tuple, secret: tuple | None, emoji: tuple,
+                 renamed: bool) -> None:
+        self.names = names
+        self.keys = keys
+        self.secret = secret
+        self.emoji = emoji
+        self.plain = secret is None and not renamed  # the fields can be written as they are
+        self.count = len(names)
+        hidden = secret or repeat(False)
+        self.template = "".join(
+            key.replace("%", "%%") + ("%.0s" + _REDACTED if h else "%s") for key, h in zip(keys, hidden))
+
+
+class _Format:
+    """Base of the three line formats. One instance per configuration.
+
+    ``render(record)`` is the fast path: per-key-tuple plans, one safety check
+    for all the values of a record, fragments of bound fields rendered once.
+    Whatever it cannot vouch for goes to ``careful_line()``, which checks and
+    cuts every value. Used by one thread at a time (the writer thread, or a
+    caller holding the output lock), so its caches need no lock.
+    """
+
+    def __init__(self, *, emoji: bool, colors: bool, redactor: _Redactor,
+                 max_value_length: int, max_fields: int, sanitizer: _Sanitizer) -> None:
+        self.emoji = emoji
+        self.colors = colors
+        self.redactor = redactor
+        self.max_value_length = max_value_length
+        self.max_fields = max_fields
+        self.sanitizer = sanitizer
+        self._plans: dict[tuple, _Plan] = {}
+        self._fragments: dict[int, tuple] = {}
+        self._names: dict[str, str] = {}
+        self._stamp_key = None
+        self._stamp = ""
+
+    def forget_plans(self) -> None:
+        """Drop the cached plans (the emoji sets changed)."""
+        self._plans = {}
+
+    # -- per key tuple -----------------------------------------------------
+    def plan(self, keys: tuple) -> _Plan:
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = self._make_plan(keys)
+            if len(self._plans) >= 1024:  # key tuples are few in practice; stay bounded
+                self._plans = {}
+            self._plans[keys] = plan
+        return plan
+
+    def _make_plan(self, keys: tuple) -> _Plan:
+        names = []
+        taken = set(keys) | _LIBRARY_KEYS
+        for key in keys:
+            name = key if type(key) is str else _safe_str(key)
+            if name in _LIBRARY_KEYS:
+                name += "_"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+            names.append(name)
+        secret = tuple(self.redactor(k if type(k) is str else _safe_str(k)) for k in keys)
+        emoji = ()
+        if self.emoji:
+            position = {k: i for i, k in enumerate(keys)}
+            emoji = tuple((position[s.field], s) for s in _emoji_sets.values() if s.field in position)
+        return _Plan(tuple(names), tuple(self.key_text(n) for n in names),
+                     secret if any(secret) else None, emoji, list(keys) != names)
+
+    def key_text(self, name: str) -> str:
+        return " %s=" % _quote(name)
+
+    # -- per record --------------------------------------------------------
+    def render(self, entry: tuple) -> str:
+        """Return the line for an ``_entry()`` tuple, newline included. Never raises for bad data.
+
+        Bound or context fields that make up all of a record's fields are
+        rendered once: ``bound_id`` finds the last text made of them, and the
+        fields compare equal to the ones it was made of before it is reused.
+        """
+        created, levelno, name, event, fields, exc_text, stack, plain, bound_id = entry
+        try:
+            markers = part = ""
+            if fields:
+                cached = self._fragments.get(bound_id) if bound_id else None
+                if cached is not None and cached[0] == fields:
+                    markers, part = cached[1], cached[2]
+                else:
+                    if len(fields) > self.max_fields:
+                        fields = self._cap_fields(fields)
+                    plan = self._plans.get(tuple(fields)) or self.plan(tuple(fields))
+                    if plan.emoji:
+                        markers = self.markers(plan, fields)
+                    part = self.fields_part(fields, plan, plain)
+                    if bound_id:
+                        if len(self._fragments) >= 256:
+                            self._fragments = {}
+                        self._fragments[bound_id] = (fields, markers, part)
+            line = self.compose(created, _LEVEL_LABELS.get(levelno) or _level_label(levelno),
+                                name, event, markers, part, exc_text, stack)
+            if len(line) <= self.max_value_length:
+                return line
+        except RecursionError:
+            raise
+        except Exception:  # e.g. an int past the digit limit, NaN in JSON: the careful path
+            pass
+        return self.careful_line(created, _level_label(levelno), name, event, entry[4],
+                                 exc_text, stack)
+
+    def careful_line(self, created: Any, level: Any, name: Any, event: Any, fields: dict,
+                     exc_text: Any, stack: Any) -> str:
+        """Render with every value checked and cut to the limit: the slow, safe path."""
+        limit = self.max_value_length
+        clean = self._clean
+        fields = {k: clean(v, limit) for k, v in self.sanitizer.fields(fields).items()}
+        if len(fields) > self.max_fields:
+            fields = self._cap_fields(fields)
+        markers = part = ""
+        if fields:
+            plan = self.plan(tuple(fields))
+            if plan.emoji:
+                markers = self.markers(plan, fields)
+            part = self.careful_fields_part(fields, plan)
+        if type(created) is int:
+            created = float(created)
+        return self.compose(created, _truncate(_safe_str(level), limit),
+                            _truncate(_safe_str(name), limit), _truncate(_safe_str(event), limit),
+                            markers, part,
+                            None if exc_text is None else _truncate(_safe_str(exc_text), limit),
+                            None if stack is None else _truncate(_safe_str(stack), limit))
+
+    def _clean(self, v: Any, limit: int) -> Any:
+        t = type(v)
+        if t is str:
+            return _truncate(v, limit)
+        if t is int:
+            text = _int_text(v)
+            return v if len(text) <= min(limit, 4000) else _truncate(text, limit)
+        if t is float:
+            return v if v - v == 0.0 else self.float_text(v)  # inf - inf and nan - nan are nan
+        if t is list:
+            return [self._clean(item, limit) for item in v]
+        if t is dict:
+            return {k: self._clean(item, limit) for k, item in v.items()}
+        return v
+
+    @staticmethod
+    def float_text(v: float) -> Any:
+        return v
+
+    def _cap_fields(self, fields: dict) -> dict:
+        keep = dict(list(fields.items())[:self.max_fields])
+        keep["fields_dropped"] = len(fields) - self.max_fields
+        return keep
+
+    def markers(self, plan: _Plan, fields: dict) -> str:
+        values = tuple(fields.values())
+        return "".join([s.marker(values[i]) for i, s in plan.emoji]) + " "
+
+    def utc_stamp(self, created: float) -> str:
+        """RFC 3339 UTC with microseconds, ``2026-11-26T18:04:43.803123Z``; cached per second."""
+        micros = int(created * 1_000_000)
+        second, micro = divmod(micros, 1_000_000)
+        if second != self._stamp_key:
+            self._stamp_key = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+        return f"{self._stamp}{micro:06d}Z"
+
+    def fields_part(self, fields: dict, plan: _Plan, plain: bool) -> str:
+        return self.careful_fields_part(fields, plan)
+
+    def careful_fields_part(self, fields: dict, plan: _Plan) -> str:
+        value_text = self.value_text
+        parts = []
+        for key, v, hidden in zip(plan.keys, fields.values(), plan.secret or repeat(False)):
+            parts.append(key)
+            parts.append(_REDACTED if hidden else value_text(v))
+        return "".join(parts)
+
+    value_text = staticmethod(_safe_str)
+
+    def compose(self, created: Any, level: str, name: str, event: str, markers: str, part: str,
+                exc_text: str | None, stack: str | None) -> str:
+        raise NotImplementedError
+
+
+def _quote(text: str) -> str:
+    """Quote ``text`` when it is empty or holds a space, quote, ``=`` or an unsafe character."""
+    if text and text.isprintable() and not (" " in text or '"' in text or "=" in text):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"%s"' % _escape_control(escaped)
+
+
+def _nested_text(v: Any) -> str:
+    """Render a list or dict for the text formats: compact JSON, quoted."""
+    return _quote(json.dumps(v, ensure_ascii=False, separators=(",", ":")))
+
+
+def _kv_value(v: Any) -> str:
+    """A value in key_value: as ``%s`` shows it (``True``, ``None``), quoted when needed."""
+    t = type(v)
+    if t is str:
+        return _quote(v)
+    if t is list or t is dict:
+        return _nested_text(v)
+    return _quote(str(v))
+
+
+def _logfmt_value(v: Any) -> str:
+    """A value in logfmt: ``true``, ``false``, ``null``, numbers, quoted strings."""
+    t = type(v)
+    if t is str:
+        return _quote(v)
+    if t is bool:
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if t is list or t is dict:
+        return _nested_text(v)
+    return _quote(str(v))
+
+
+_COLORS = {"trace": "\x1b[2m", "debug": "\x1b[34m", "info": "\x1b[32m",
+           "warning": "\x1b[33m", "error": "\x1b[31m", "critical": "\x1b[1;31m"}
+_RESET = "\x1b[0m"
+
+
+class _KeyValueFormat(_Format):
+    """``2026-11-26 18:04:43.803 [info    ] [🔑] user_login [app] user_id=42``, in local time.
+
+    Values are shown as ``%s`` shows them (``ok=True``, ``x=None``), quoted when
+    they hold a space, a quote or ``=``, or are empty.
+    """
+
+    value_text = staticmethod(_kv_value)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._tags: dict[str, str] = {}
+        self._stamp_millis = None
+        self._stamp_text = ""
+
+    def fields_part(self, fields: dict, plan: _Plan, plain: bool) -> str:
+        if plain:
+            text = plan.template % tuple(fields.values())
+            count = plan.count
+            # One check for all the values: each added exactly one space and one
+            # "=", none is empty, none holds a quote or an unsafe character.
+            if (text.count(" ") == count and text.count("=") == count and '"' not in text
+                    and "= " not in text and text[-1] != "=" and text.isprintable()):
+                return text
+        return self.careful_fields_part(fields, plan)
+
+    def _tag(self, level: str) -> str:
+        tag = "[%-8s]" % _escape_control(level)
+        if self.colors:
+            tag = f"{_COLORS.get(level, '')}{tag}{_RESET}"
+        if len(self._tags) < 256:
+            self._tags[level] = tag
+        return tag
+
+    def _name(self, name: str) -> str:
+        text = "" if name == "root" else " [%s]" % _escape_control(name)
+        if len(self._names) < 4096:
+            self._names[name] = text
+        return text
+
+    def local_stamp(self, created: float) -> str:
+        """``2026-11-26 18:04:43.803`` in local time; cached per millisecond and per second."""
+        millis = int(created * 1000)
+        if millis == self._stamp_millis:
+            return self._stamp_text
+        second, milli = divmod(millis, 1000)
+        if second != self._stamp_key:
+            self._stamp_key = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S.", time.localtime(second))
+        self._stamp_millis = millis
+        self._stamp_text = text = f"{self._stamp}{milli:03d}"
+        return text
+
+    def compose(self, created: Any, level: str, name: str, event: str, markers: str, part: str,
+                exc_text: str | None, stack: str | None) -> str:
+        if type(created) is not float:
+            stamp = _escape_control(_safe_str(created))
+        elif int(created * 1000) == self._stamp_millis:
+            stamp = self._stamp_text
+        else:
+            stamp = self.local_stamp(created)
+        if not event.isprintable():
+            event = _escape_control(event)
+        line = "%s %s %s%s%s%s" % (stamp, self._tags.get(level) or self._tag(level), markers, event,
+                                   self._names.get(name) or self._name(name), part)
+        if exc_text is not None:
+            line += " exception=" + _quote(exc_text)
+        if stack is not None:
+            line += " stack=" + _quote(stack)
+        return line + "\n"
+
+
+class _LogfmtFormat(_Format):
+    """``timestamp=2026-11-26T18:04:43.803123Z level=info logger=app event=user_login user_id=42``."""
+
+    value_text = staticmethod(_logfmt_value)
+
+    def compose(self, created: Any, level: str, name: str, event: str, markers: str, part: str,
+                exc_text: str | None, stack: str | None) -> str:
+        stamp = self.utc_stamp(created) if type(created) is float else _safe_str(created)
+        line = "timestamp=%s level=%s logger=%s event=%s%s" % (
+            _quote(stamp), _quote(level), _quote(name), _quote(markers + event), part)
+        if exc_text is not None:
+            line += " exception=" + _quote(exc_text)
+        if stack is not None:
+            line += " stack=" + _quote(stack)
+        return line + "\n"
+
+
+def _json_encoder(ensure_ascii: bool) -> Callable[[Any], str]:
+    """Return a function encoding plain data as compact, strict JSON.
+
+    It is the C encoder behind ``json.dumps``, made once: ``json.dumps`` and
+    ``JSONEncoder.encode`` build it anew on every call, which costs more than
+    encoding a log line. Falls back to ``JSONEncoder.encode`` where the C
+    accelerator is missing. Raises ValueError for NaN and the infinities.
+    """
+    encoder = json.JSONEncoder(ensure_ascii=ensure_ascii, allow_nan=False, separators=(",", ":"))
+    make = getattr(json.encoder, "c_make_encoder", None)
+    escape = json.encoder.c_encode_basestring_ascii if ensure_ascii else json.encoder.c_encode_basestring
+    if make is None or escape is None:
+        return encoder.encode
+    try:
+        chunks = make(None, encoder.default, escape, None, ":", ",", False, False, False)
+        fast = lambda value: "".join(chunks(value, 0))  # noqa: E731
+        sample = {"a": [1, 2.5, None, True, "é\n"], "b": {}}
+        if fast(sample) == encoder.encode(sample):
+            return fast
+    except Exception:  # a C encoder of another signature: use the public one
+        pass
+    return encoder.encode
+
+
+_json_text = _json_encoder(ensure_ascii=False)
+_json_ascii = _json_encoder(ensure_ascii=True)
+_json_string = json.encoder.encode_basestring
+_json_string_ascii = json.encoder.encode_basestring_ascii
+
+
+class _JsonFormat(_Format):
+    """One strict JSON object a line (no NaN tokens), valid UTF-8, fields in insertion order.
+
+    Characters JSON leaves raw but a log line must not hold (U+2028, DEL, C1
+    controls, lone surrogates) are written as ``\\uXXXX`` escapes.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._levels: dict[str, str] = {}
+
+    def key_text(self, name: str) -> str:
+        return name
+
+    def fields_part(self, fields: dict, plan: _Plan, plain: bool) -> str:
+        if not plan.plain:
+            fields = {name: _REDACTED if hidden else v for name, v, hidden in
+                      zip(plan.names, fields.values(), plan.secret or repeat(False))}
+        body = _json_text(fields)
+        if not body.isprintable():
+            body = _json_ascii(fields)
+        return "," + body[1:-1]
+
+    careful_fields_part = fields_part
+
+    @staticmethod
+    def string(text: str) -> str:
+        """``text`` as a JSON string; escaped to ASCII when it holds an unsafe character."""
+        if text.isprintable():
+            if '"' in text or "\\" in text:
+                return _json_string(text)
+            return '"%s"' % text
+        return _json_string_ascii(text)
+
+    def _name(self, name: str) -> str:
+        text = self.string(name)
+        if len(self._names) < 4096:
+            self._names[name] = text
+        return text
+
+    def _level(self, level: str) -> str:
+        text = self.string(level)
+        if len(self._levels) < 256:
+            self._levels[level] = text
+        return text
+
+    def compose(self, created: Any, level: str, name: str, event: str, markers: str, part: str,
+                exc_text: str | None, stack: str | None) -> str:
+        if type(created) is float:
+            stamp = '"%s"' % self.utc_stamp(created)
+        else:
+            stamp = self.string(_safe_str(created))
+        string = self.string
+        line = '{"timestamp":%s,"level":%s,"logger":%s,"event":%s%s' % (
+            stamp, self._levels.get(level) or self._level(level),
+            self._names.get(name) or self._name(name), string(markers + event), part)
+        if exc_text is not None:
+            line += ',"exception":' + string(exc_text)
+        if stack is not None:
+            line += ',"stack":' + string(stack)
+        return line + "}\n"
+
+    @staticmethod
+    def float_text(v: float) -> str:
+        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+
+
+_FORMATS = {"key_value": _KeyValueFormat, "json": _JsonFormat, "logfmt": _LogfmtFormat}
+
+
+#---------------------------------------------------------------------------
+#   Batching writer: sinks, output, queue, writer thread, handlers
+#---------------------------------------------------------------------------
+
+class _Sink:
+    """Where lines go: a file we opened (binary, one syscall a write) or a stream.
+
+    ``write(text)`` returns the number of bytes written and raises on failure.
+    """
+
+    def __init__(self, stream: Any = None, path: str | os.PathLike | None = None) -> None:
+        self.path = path
+        if path is not None:
+            self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
+            self.stream = None
+            self.is_tty = False
+        else:
+            self._file = None
+            self.stream = stream
+            try:
+                self.is_tty = bool(stream.isatty())
+            except Exception:
+                self.is_tty = False
+        self.encoding = "utf-8" if path is not None else (getattr(stream, "encoding", None) or "utf-8")
+        self._flush = getattr(stream, "flush", None)
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if self._file is not None:
+            data = text.encode("utf-8", "backslashreplace")
+            view = memoryview(data)
+            while view:
+                written = self._file.write(view)
+                if written is None:  # non-blocking file with no room: wait a little
+                    time.sleep(0.001)
+                    continue
+                view = view[written:]
+            return len(data)
+        try:
+            self.stream.write(text)
+        except UnicodeEncodeError:  # e.g. emoji to a cp1252 console: write escapes instead
+            encoding = self.encoding
+            self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+        if self._flush is not None:
+            self._flush()
+        return len(text) if text.isascii() else len(text.encode("utf-8", "backslashreplace"))
+
+    def flush(self) -> None:
+        if self._flush is not None and not self.broken:
+            self._flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def is_stdout(self) -> bool:
+        """True when this sink writes to the process's standard output."""
+        try:
+            return self.stream is not None and self.stream.fileno() == 1
+        except Exception:
+            return self.stream is sys.__stdout__
+
+
+class _Output:
+    """Renders records and writes them to the sink: one ``write()`` per call.
+
+    Shared by both modes: the writer thread calls it in queue mode, callers do in
+    sync mode. ``_lock`` makes one call at a time; it is an RLock because a
+    signal handler, or a sink that logs, can re-enter on the same thread: such
+    records are deferred and written right after the current write.
+    Owns the counters ``emitted``, ``written``, ``dropped``, ``bytes_written`` and
+    the processors' ``sampled_out``.
+    """
+
+    def __init__(self, fmt: _Format, sink: _Sink, processors: tuple) -> None:
+        self.format = fmt
+        self.sink = sink
+        self.processors = processors
+        self.emitted = 0
+        self.written = 0
+        self.dropped = 0
+        self.sampled_out = 0
+        self.bytes_written = 0
+        self._lock = threading.RLock()
+        self._busy = False
+        self._fork_held = False
+        self._deferred: list = []
+
+    def write_entries(self, entries: list, timeout: float = -1) -> None:
+        """Render ``_entry()`` tuples and write them with one ``write()``. Never raises.
+
+        With a ``timeout``, gives up (counting the records as dropped) if another
+        thread's write does not finish in time: a stuck sink must not hold callers.
+        """
+        if not self._lock.acquire(timeout=timeout):
+            self.emitted += len(entries)
+            self.dropped += len(entries)
+            return
+        try:
+            if self._busy:  # re-entered on this thread, from the sink or a signal handler
+                if len(self._deferred) < 1000:
+                    self._deferred.extend(entries)
+                else:
+                    self.emitted += len(entries)
+                    self.dropped += len(entries)
+                return
+            self._busy = True
+            try:
+                self._write(entries)
+                while self._deferred:
+                    deferred, self._deferred = self._deferred, []
+                    self._write(deferred)
+            finally:
+                self._busy = False
+        finally:
+            self._lock.release()
+
+    def _write(self, entries: list) -> None:
+        render = self._render_processed if self.processors else self.format.render
+        try:
+            lines = [render(entry) for entry in entries]
+        except Exception:  # rare: find the entry whose careful path failed too
+            lines = [self._render_one(render, entry) for entry in entries]
+        if self.processors:
+            lines = [line for line in lines if line is not None]
+        if not lines:
+            return
+        count = len(lines)
+        self.emitted += count
+        if self.sink.broken:
+            self.dropped += count
+            return
+        try:
+            self.bytes_written += self.sink.write("".join(lines))
+            self.written += count
+        except BrokenPipeError as exc:
+            self.dropped += count
+            self._broken_pipe(exc)
+        except Exception as exc:
+            self.dropped += count
+            _report_error("write", exc)
+
+    def _render_one(self, render: Callable[[tuple], str | None], entry: tuple) -> str | None:
+        try:
+            return render(entry)
+        except Exception as exc:  # counted as written-off: emitted and dropped
+            self.emitted += 1
+            self.dropped += 1
+            _report_error("render", exc)
+            return None
+
+    def _broken_pipe(self, exc: BrokenPipeError) -> None:
+        """The reader went away (``app | head -1``): stop writing, say so once.
+
+        When the sink is stdout, point file descriptor 1 at devnull, as the
+        Python docs advise for SIGPIPE, so that the interpreter's own flush at
+        exit neither prints a second error nor changes the exit code.
+        """
+        sink = self.sink
+        sink.broken = True
+        if sink.is_stdout():
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.close(devnull)
+            except OSError:
+                pass
+        _report_error("output closed (broken pipe); later records are counted as dropped", exc)
+
+    def _render_processed(self, entry: tuple) -> str | None:
+        """Run the processors on the record's flat dict, then render what they return."""
+        fmt = self.format
+        created, levelno, name, text, fields, exc_text, stack = entry[:7]
+        event = {"timestamp": created, "level": _level_label(levelno), "logger": name, "event": text}
+        if fields:
+            plan = fmt.plan(tuple(fields))
+            secret = plan.secret or repeat(False)
+            for key, v, hidden in zip(plan.names, fields.values(), secret):
+                event[key] = _REDACTED if hidden else v
+        if exc_text is not None:
+            event["exception"] = exc_text
+        if stack is not None:
+            event["stack"] = stack
+        for processor in self.processors:
+            try:
+                result = processor(event)
+            except RecursionError:
+                raise
+            except Exception as exc:
+                _report_error(f"processor {_safe_repr(processor)}", exc)
+                continue
+            if result is None:
+                self.sampled_out += 1
+                return None
+            if not isinstance(result, dict):
+                _report_error(f"processor {_safe_repr(processor)}",
+                              TypeError(f"returned {type(result).__name__}, not a dict or None"))
+                continue
+            event = result
+        event = dict(event)
+        created = event.pop("timestamp", created)
+        level = event.pop("level", "")
+        name = event.pop("logger", "")
+        text = event.pop("event", "")
+        exc_text = event.pop("exception", None)
+        stack = event.pop("stack", None)
+        if type(created) is int:
+            created = float(created)
+        return fmt.careful_line(created, level, name, text, event, exc_text, stack)
+
+    def flush(self) -> None:
+        with self._lock:
+            try:
+                self.sink.flush()
+            except BrokenPipeError as exc:
+                self._broken_pipe(exc)
+            except Exception as exc:
+                _report_error("flush", exc)
+
+    def before_fork(self) -> None:
+        """Wait (a little) for a write in progress, so the child never inherits it half done."""
+        self._fork_held = self._lock.acquire(timeout=1.0)
+
+    def after_fork_in_parent(self) -> None:
+        if self._fork_held:
+            self._fork_held = False
+            self._lock.release()
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()
+        self._busy = False
+        self._fork_held = False
+
+    def counters(self) -> dict:
+        return {"emitted": self.emitted, "written": self.written, "dropped": self.dropped,
+                "sampled_out": self.sampled_out, "bytes_written": self.bytes_written}
+
+
+class _Control:
+    """An item in the queue that is not a record: a flush barrier or the stop signal."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP = _Control()  # tells the writer thread to exit once the records before it are written
+
+
+class _BatchQueue:
+    """A bounded FIFO of records, taken by the writer thread in batches.
+
+    Producers append to a ``deque`` (atomic under the GIL) and only signal the
+    writer when a batch is ready, an ERROR arrives, or a barrier is queued; the
+    writer otherwise wakes every ``interval`` seconds. The bound is checked
+    before the append, so concurrent producers may overshoot it by one record
+    each. Thread-safe; ``put()`` never blocks in ``"drop"`` mode.
+    """
+
+    def __init__(self, maxsize: int, overflow: str, batch_size: int, interval: float) -> None:
+        self.maxsize = maxsize
+        self.block = overflow == "block"
+        self.batch_size = batch_size
+        self.interval = interval
+        self._items: deque = deque()
+        self._wake_len = max(min(batch_size, maxsize) - 1, 0)
+        self._wake = threading.Event()
+        self._sleeping = False
+        self._urgent = False
+        self._controls = 0
+        self._room = threading.Condition(threading.RLock())  # RLock: see _put_full
+        self._waiting = 0
+        self.dropped = 0
+        self.reported = 0
+        self.writer_ident: int | None = None
+        self.alive = True
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def full(self) -> bool:
+        return len(self._items) >= self.maxsize
+
+    def put(self, entry: tuple) -> None:
+        items = self._items
+        n = len(items)
+        if n < self.maxsize:
+            items.append(entry)
+            if self._sleeping and (n >= self._wake_len or entry[1] >= ERROR):
+                self._wake.set()
+        else:
+            self._put_full(entry)
+
+    def put_many(self, entries: list) -> None:
+        items = self._items
+        if len(items) + len(entries) <= self.maxsize:
+            items.extend(entries)
+            if self._sleeping and len(items) > self._wake_len:
+                self._wake.set()
+        else:
+            for entry in entries:
+                self.put(entry)
+
+    def _put_full(self, entry: tuple) -> None:
+        """The queue is full: drop and count, or wait for room.
+
+        The writer thread never waits for itself (a sink that logs), and nobody
+        waits for a writer that has stopped. The wait holds an RLock only
+        between waits, so a signal handler that logs while the main thread waits
+        here can re-enter.
+        """
+        if not self.alive or threading.get_ident() == self.writer_ident:
+            self._items.append(entry)
+            return
+        if not self.block:
+            with self._room:
+                self.dropped += 1
+            self._urgent = True
+            self._wake.set()
+            return
+        with self._room:
+            self._waiting += 1
+            try:
+                while len(self._items) >= self.maxsize and self.alive:
+                    self._urgent = True
+                    self._wake.set()
+                    self._room.wait(0.05)
+            finally:
+                self._waiting -= 1
+        self._items.append(entry)
+
+    def put_control(self, control: _Control) -> None:
+        """Queue a barrier or the stop signal; it bypasses the bound and wakes the writer."""
+        with self._room:
+            self._controls += 1
+        self._items.append(control)
+        self._urgent = True
+        self._wake.set()
+
+    def take(self) -> list | _Control:
+        """Wait for work, then return up to ``batch_size`` records, or a control item.
+
+        Called by the writer thread only.
+        """
+        items = self._items
+        if len(items) <= self._wake_len and not self._urgent:
+            self._sleeping = True
+            if len(items) <= self._wake_len and not self._urgent:  # re-check: no lost wake-up
+                self._wake.wait(self.interval)
+            self._sleeping = False
+            self._wake.clear()
+        self._urgent = False
+        pop = items.popleft
+        count = min(len(items), self.batch_size)
+        if not self._controls:
+            batch = [pop() for _ in repeat(None, count)]
+        else:
+            batch = []
+            for _ in repeat(None, count):
+                item = pop()
+                if type(item) is _Control:
+                    if batch:
+                        items.appendleft(item)  # handled first on the next take
+                        self._urgent = True
+                        break
+                    with self._room:
+                        self._controls -= 1
+                    return item
+                batch.append(item)
+        if self._waiting:
+            with self._room:
+                self._room.notify_all()
+        return batch
+
+    def drop_report(self) -> tuple | None:
+        """Return the ``logs_dropped`` entry for drops not yet reported, if any."""
+        dropped = self.dropped
+        if dropped == self.reported:
+            return None
+        count, self.reported = dropped - self.reported, dropped
+        return _entry(_Record(_SELF_NAME, WARNING, "logs_dropped", {"count": count}))
+
+    def drain(self) -> list:
+        """Remove and return every record left (the writer has stopped)."""
+        items = self._items
+        left = []
+        while items:
+            item = items.popleft()
+            if type(item) is _Control:
+                item.done.set()
+            else:
+                left.append(item)
+        return left
+
+
+class _Writer(logging.handlers.QueueListener):
+    """The writer thread: takes batches from a ``_BatchQueue`` and writes each with one ``write()``.
+
+    A ``QueueListener`` whose ``dequeue()`` returns a batch and whose ``handle()``
+    writes it. It never dies: every error is counted and reported.
+    """
+
+    _sentinel = _STOP
+
+    def __init__(self, queue: _BatchQueue, output: _Output) -> None:
+        super().__init__(queue)
+        self.output = output
+
+    def dequeue(self, block: bool) -> list | _Control:
+        return self.queue.take()
+
+    def handle(self, batch: list | _Control) -> None:
+        try:
+            if type(batch) is _Control:
+                self.output.flush()
+                batch.done.set()
+            else:
+                report = self.queue.drop_report()
+                if report is not None:
+                    batch.append(report)
+                self.output.write_entries(batch)
+        except BaseException as exc:  # noqa: BLE001 - the writer thread must survive anything
+            _report_error("writer", exc)
+
+    def start(self) -> None:
+        super().start()
+        self._thread.name = "foundation-writer"
+        self.queue.writer_ident = self._thread.ident
+
+    def enqueue_sentinel(self) -> None:
+        self.queue.put_control(_STOP)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ask the thread to finish the queued records and exit; True if it did within ``timeout``.
+
+        Safe to call twice (gh-114706 made QueueListener.stop() so too).
+        """
+        thread = self._thread
+        if thread is None:
+            return True
+        self.enqueue_sentinel()
+        thread.join(timeout)
+        if thread.is_alive():
+            return False
+        self._thread = None
+        return True
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+class _OutputHandler(logging.Handler):
+    """Base of our two handlers: adopts foreign records, knows the output."""
+
+    def __init__(self, output: _Output) -> None:
+        logging.Handler.__init__(self)  # not super(): QueueHandler.__init__ wants a queue
+        self.output = output
+
+    def _accept(self, record: logging.LogRecord) -> tuple | None:
+        """Apply this handler's filters; return the record's ``_entry()``, or None."""
+        if self.filters:
+            result = self.filter(record)
+            if not result:
+                return None
+            if isinstance(result, logging.LogRecord):  # 3.12+: a filter may return a record
+                record = result
+        if type(record) is not _Record:
+            record = _adopt(record)
+        return (record.created, record.levelno, record.name, record.msg, record.fields,
+                record.exc_text, record.stack_info, record._plain, record._bound_id)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
+
+    def counters(self) -> dict:
+        counters = self.output.counters()
+        counters["queue_depth"] = 0
+        return counters
+
+    def after_fork_in_child(self) -> None:
+        """Locks held by threads that did not survive fork() are made anew."""
+        self.output.after_fork_in_child()
+
+
+class _SyncHandler(_OutputHandler):
+    """Writes each record in the caller's thread: one ``write()`` and one flush per record."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        try:
+            entry = self._accept(record)
+            if entry is not None:
+                self.output.write_entries([entry])
+        except RecursionError:
+            raise
+        except Exception as exc:
+            _report_error("sync handler", exc)
+        return True
+
+    def handle_many(self, records: list) -> None:
+        self.output.write_entries([e for e in map(self._accept, records) if e is not None])
+
+    def flush_wait(self, timeout: float | None = None) -> bool:
+        self.output.flush()
+        return True
+
+    def flush(self) -> None:
+        self.output.flush()
+
+    def close(self) -> None:
+        super().close()
+        self.output.flush()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        return True
+
+
+class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
+    """Hands records to the writer thread; the caller never waits on I/O.
+
+    Nothing is formatted here: our records carry their final message and plain
+    field values already (see ``_Sanitizer``); foreign records are copied into
+    one (``prepare``). After ``stop()`` records are written synchronously.
+    """
+
+    def __init__(self, output: _Output, queue: _BatchQueue) -> None:
+        _OutputHandler.__init__(self, output)
+        self.queue = queue
+        self.listener = None  # QueueHandler's attribute (3.12+); our writer is ``writer``
+        self.writer = _Writer(queue, output)
+        self.writer.start()
+        self._put = queue.put
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        try:
+            if self.filters or type(record) is not _Record:
+                entry = self._accept(record)
+                if entry is not None:
+                    self._put(entry)
+            else:  # the common case, inlined: one of our records, no handler filter
+                self._put((record.created, record.levelno, record.name, record.msg, record.fields,
+                           record.exc_text, record.stack_info, record._plain, record._bound_id))
+        except RecursionError:
+            raise
+        except Exception as exc:
+            _report_error("queue handler", exc)
+        return True
+
+    def handle_many(self, records: list) -> None:
+        entries = [e for e in map(self._accept, records) if e is not None]
+        if self._put == self.queue.put:
+            self.queue.put_many(entries)
+        else:
+            self.output.write_entries(entries, timeout=_state.shutdown_timeout)
+
+    def prepare(self, record: logging.LogRecord) -> _Record:
+        return record if type(record) is _Record else _adopt(record)
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        entry = self._accept(record)
+        if entry is not None:
+            self._put(entry)
+
+    def _write_now(self, entry: tuple) -> None:
+        self.output.write_entries([entry], timeout=_state.shutdown_timeout)
+
+    def flush_wait(self, timeout: float | None = None) -> bool:
+        """Wait until every record queued before the call is written and the sink flushed."""
+        if not self.writer.is_alive():
+            self.output.write_entries(self.queue.drain())
+            self.output.flush()
+            return True
+        barrier = _Control()
+        self.queue.put_control(barrier)
+        return barrier.done.wait(timeout)
+
+    def flush(self) -> None:
+        self.flush_wait(_state.shutdown_timeout)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Drain the queue and stop the writer; later records are written synchronously."""
+        stopped = self.writer.stop(timeout)
+        self._put = self._write_now
+        if stopped:
+            self.queue.alive = False
+            self.output.write_entries(self.queue.drain())
+            self.output.flush()
+        return stopped
+
+    def close(self) -> None:
+        self.stop(_state.shutdown_timeout)
+        logging.Handler.close(self)
+
+    def counters(self) -> dict:
+        counters = self.output.counters()
+        queue = self.queue
+        depth = len(queue)
+        counters["emitted"] += queue.dropped + depth
+        counters["dropped"] += queue.dropped
+        counters["queue_depth"] = depth
+        return counters
+
+    def after_fork_in_child(self) -> None:
+        """The writer thread did not survive fork(): give the child its own queue and writer.
+
+        Records the parent had queued are the parent's to write, so the child
+        starts empty. A writer already stopped (after shutdown) stays stopped.
+        """
+        super().after_fork_in_child()
+        old = self.queue
+        if self._put != old.put:
+            return
+        queue = _BatchQueue(old.maxsize, "block" if old.block else "drop", old.batch_size, old.interval)
+        self.queue = queue
+        self.writer = _Writer(queue, self.output)
+        self.writer.start()
+        self._put = queue.put
+
+
+#---------------------------------------------------------------------------
+#   Logger facade
+#---------------------------------------------------------------------------
+
+def _level_method(level: int, name: str) -> Callable[..., None]:
+    """Build ``Logger.<name>``: a level check first, then the record, only if enabled."""
+
+    def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = None,
+               stack_info: bool = False, **fields: Any) -> None:
+        try:
+            if not self._cache[level]:
+                return
+        except KeyError:  # the level cache was cleared (setLevel) or never filled
+            if not self._enabled_slow(level):
+                return
+        self._emit(level, event, args, fields, exc_info, stack_info)
+
+    method.__name__ = name
+    method.__qualname__ = f"Logger.{name}"
+    method.__doc__ = (f"Log ``event`` at {logging.getLevelName(level)} with ``fields``.\n\n"
+                      "``args`` are %-formatted into the event; ``exc_info`` and ``stack_info``\n"
+                      "work as in logging; every other keyword is a field. Never raises for\n"
+                      "bad data; in queue mode it does not wait on I/O.")
+    return method
+
+
+def _async_method(name: str) -> Callable[..., Any]:
+    """Build ``Logger.a<name>``: waits for room without blocking the loop, then logs."""
+    sync = getattr(Logger, name)
+
+    async def method(self: Logger, event: Any, /, *args: Any, **kwargs: Any) -> None:
+        if name == "exception" and "exc_info" not in kwargs:
+            kwargs["exc_info"] = sys.exc_info()  # before any await can lose it
+        queue = _state.queue
+        if queue is not None and queue.block and queue.full():
+            await _wait_for_room(queue)
+        sync(self, event, *args, **kwargs)
+
+    method.__name__ = "a" + name
+    method.__qualname__ = f"Logger.a{name}"
+    method.__doc__ = (f"Coroutine twin of :meth:`{name}`: never blocks the event loop.\n\n"
+                      "It hands the record over without a thread hop; with a full queue in\n"
+                      "``overflow='block'`` mode it waits asynchronously for room. The\n"
+                      "context variables of the calling task are kept.")
+    return method
+
+
+async def _wait_for_room(queue: _BatchQueue) -> None:
+    """Sleep on the event loop until ``queue`` has room (or its writer stopped)."""
+    delay = 0.0005
+    while queue.full() and queue.alive:
+        queue._urgent = True
+        queue._wake.set()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class Logger:
+    """The structured logger: a facade over ``logging.getLogger(name)``.
+
+    Level methods take an event, optional %-format ``args`` and keyword fields:
+    ``log.info("user_login", user_id=42)``. A disabled level costs one dict
+    lookup. Thread-safe; ``bind()`` returns a new logger and never changes this one.
+    """
+
+    __slots__ = ("name", "_std", "_cache", "_bound")
+
+    def __init__(self, std: logging.Logger, bound: _Fields = _NO_FIELDS) -> None:
+        self.name = std.name
+        self._std = std
+        self._cache: dict = {}  # the std logger's level cache, once configured
+        self._bound = bound
+
+    def __repr__(self) -> str:
+        return f"<foundation.Logger {self.name!r} bound={self._bound.fields!r}>"
+
+    # -- levels ------------------------------------------------------------
+    def _enabled_slow(self, level: int) -> bool:
+        """The level cache missed: configure on first use, then ask logging."""
+        if not _state.configured:
+            _auto_configure()
+        self._cache = self._std._cache  # logging clears it in place on setLevel()
+        return self._std.isEnabledFor(level)
+
+    def is_enabled_for(self, level: int | str) -> bool:
+        """Return whether a record at ``level`` would be handled. Raises on a bad level."""
+        level = _level_value(level)
+        if not _state.configured:
+            _auto_configure()
+        return self._std.isEnabledFor(level)
+
+    def is_debug_enabled(self) -> bool:
+        """Return whether DEBUG records are handled."""
+        return self.is_enabled_for(DEBUG)
+
+    def is_trace_enabled(self) -> bool:
+        """Return whether TRACE records are handled."""
+        return self.is_enabled_for(TRACE)
+
+    trace = _level_method(TRACE, "trace")
+    debug = _level_method(DEBUG, "debug")
+    info = _level_method(INFO, "info")
+    warning = _level_method(WARNING, "warning")
+    error = _level_method(ERROR, "error")
+    critical = _level_method(CRITICAL, "critical")
+
+    def exception(self, event: Any, /, *args: Any, exc_info: Any = True,
+                  stack_info: bool = False, **fields: Any) -> None:
+        """Log ``event`` at ERROR with the exception being handled (none outside ``except``)."""
+        try:
+            if not self._cache[ERROR]:
+                return
+        except KeyError:
+            if not self._enabled_slow(ERROR):
+                return
+        self._emit(ERROR, event, args, fields, exc_info, stack_info)
+
+    def log(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
+            stack_info: bool = False, **fields: Any) -> None:
+        """Log ``event`` at ``level``. A bad level raises ValueError/TypeError at once."""
+        level = _level_value(level)
+        try:
+            if not self._cache[level]:
+                return
+        except KeyError:
+            if not self._enabled_slow(level):
+                return
+        self._emit(level, event, args, fields, exc_info, stack_info)
+
+    # -- the record --------------------------------------------------------
+    def _emit(self, level: int, event: Any, args: tuple, fields: dict, exc_info: Any,
+              stack_info: bool, collect: list | None = None) -> None:
+        """Build the record and hand it to the std logger's handlers (or to ``collect``).
+
+        Fields merge context, then bound, then call fields (later wins). Values
+        that are not plain are copied now, on the caller's thread. Never raises
+        for bad data: errors are counted and reported.
+        """
+        try:
+            ctx = _context.get()
+            bound = self._bound
+            source = None  # the one _Fields that holds all the record's fields, if any
+            if ctx is _NO_FIELDS:
+                if bound is _NO_FIELDS:
+                    merged, plain = fields, True
+                elif fields:
+                    merged, plain = {**bound.fields, **fields}, bound.plain
+                else:
+                    merged, plain, source = bound.fields.copy(), bound.plain, bound
+            elif bound is _NO_FIELDS and not fields:
+                merged, plain, source = ctx.fields.copy(), ctx.plain, ctx
+            else:
+                merged = {**ctx.fields, **bound.fields, **fields}
+                plain = ctx.plain and bound.plain
+            if plain:
+                for value in fields.values():
+                    if type(value) not in _PLAIN:
+                        plain = False
+                        break
+            if type(event) is not str or args:
+                event = _format_event(_safe_str(event), args) if args else _safe_str(event)
+            if not plain:
+                record = _Record(self.name, level, event, _state.sanitizer.fields(merged), False)
+            elif source is not None:
+                record = _Record(self.name, level, event, merged, True, id(source))
+            else:
+                record = _Record(self.name, level, event, merged)
+            if exc_info:
+                record.exc_info, record.exc_text = _exception_text(exc_info)
+            if stack_info:
+                record.stack_info = _stack_text()
+            if collect is None:
+                self._std.handle(record)
+            else:
+                collect.append(record)
+        except RecursionError:
+            raise
+        except Exception as exc:
+            _report_error("log call", exc)
+
+    # -- binding -----------------------------------------------------------
+    def _derive(self, bound: _Fields) -> Logger:
+        new = Logger(self._std, bound)
+        new._cache = self._cache
+        return new
+
+    def bind(self, /, **fields: Any) -> Logger:
+        """Return a new logger that adds ``fields`` to each record (after context fields)."""
+        return self._derive(_Fields({**self._bound.fields, **fields}))
+
+    def unbind(self, /, *keys: str) -> Logger:
+        """Return a new logger without ``keys``. Raises KeyError for a key that is not bound."""
+        for key in keys:
+            if key not in self._bound.fields:
+                raise KeyError(key)
+        return self.try_unbind(*keys)
+
+    def try_unbind(self, /, *keys: str) -> Logger:
+        """Return a new logger without ``keys``; keys that are not bound are ignored."""
+        return self._derive(_Fields({k: v for k, v in self._bound.fields.items() if k not in keys}))
+
+    # -- batches -----------------------------------------------------------
+    @contextlib.contextmanager
+    def batch(self, size: int = 1000) -> Iterator[_Batch]:
+        """Collect the records of a ``with`` block and hand them on together.
+
+        Yields an object with the level methods; each call checks its level at
+        once. Records go on every ``size`` records and when the block ends, in
+        order; if the block raises, what was logged is still handed on.
+        """
+        batch = _Batch(self, _check_batch_size(size))
+        try:
+            yield batch
+        finally:
+            batch.hand_off()
+
+    @contextlib.asynccontextmanager
+    async def batch_async(self, size: int = 1000) -> Any:
+        """The ``async with`` twin of :meth:`batch`: its level methods are coroutines."""
+        batch = _AsyncBatch(self, _check_batch_size(size))
+        try:
+            yield batch
+        finally:
+            await batch.hand_off_async()
+
+
+for _name in ("trace", "debug", "info", "warning", "error", "critical", "exception"):
+    setattr(Logger, "a" + _name, _async_method(_name))
+del _name
+
+
+async def _alog(self: Logger, level: int | str, event: Any, /, *args: Any, **kwargs: Any) -> None:
+    """Coroutine twin of :meth:`log`: never blocks the event loop."""
+    level = _level_value(level)
+    queue = _state.queue
+    if queue is not None and queue.block and queue.full():
+        await _wait_for_room(queue)
+    self.log(level, event, *args, **kwargs)
+
+
+_alog.__name__, _alog.__qualname__ = "alog", "Logger.alog"
+Logger.alog = _alog
+
+
+def _check_batch_size(size: int) -> int:
+    if type(size) is not int or size < 1:
+        raise ValueError(f"batch size must be an int of at least 1, got {size!r}")
+    return size
+
+
+def _dispatch_many(std: logging.Logger, records: list) -> None:
+    """Hand ``records`` to ``std``'s handlers as ``std.handle()`` would, walking them once.
+
+    Our handlers receive the whole list in one hand-off; other handlers get the
+    records one by one. Order is kept per handler.
+    """
+    if not records:
+        return
+    if std.disabled or std.filters:
+        for record in records:
+            std.handle(record)
+        return
+    handlers = []
+    node = std
+    while node is not None:
+        handlers.extend(node.handlers)
+        node = node.parent if node.propagate else None
+    if not handlers:  # logging's lastResort logic applies
+        for record in records:
+            std.handle(record)
+        return
+    for handler in handlers:
+        level = handler.level
+        chosen = [r for r in records if r.levelno >= level] if level else records
+        if isinstance(handler, _OutputHandler):
+            handler.handle_many(chosen)
+        else:
+            for record in chosen:
+                handler.handle(record)
+
+
+def _batch_method(level: int | None, name: str, asynchronous: bool) -> Callable[..., Any]:
+    """Build a level method of ``_Batch`` (``level`` None: the ``log`` method)."""
+
+    def collect(self: _Batch, level: int, event: Any, args: tuple, fields: dict,
+                exc_info: Any, stack_info: bool) -> bool:
+        owner = self._logger
+        try:
+            if not owner._cache[level]:
+                return False
+        except KeyError:
+            if not owner._enabled_slow(level):
+                return False
+        owner._emit(level, event, args, fields, exc_info, stack_info, self._records)
+        return len(self._records) >= self._size
+
+    default_exc = name == "exception"
+    if level is None:
+        if asynchronous:
+            async def method(self: _Batch, lvl: int | str, event: Any, /, *args: Any,
+                             exc_info: Any = None, stack_info: bool = False, **fields: Any) -> None:
+                if collect(self, _level_value(lvl), event, args, fields, exc_info, stack_info):
+                    await self.hand_off_async()
+        else:
+            def method(self: _Batch, lvl: int | str, event: Any, /, *args: Any,
+                       exc_info: Any = None, stack_info: bool = False, **fields: Any) -> None:
+                if collect(self, _level_value(lvl), event, args, fields, exc_info, stack_info):
+                    self.hand_off()
+    elif asynchronous:
+        async def method(self: _Batch, event: Any, /, *args: Any, exc_info: Any = default_exc,
+                         stack_info: bool = False, **fields: Any) -> None:
+            if collect(self, level, event, args, fields, exc_info, stack_info):
+                await self.hand_off_async()
+    else:
+        def method(self: _Batch, event: Any, /, *args: Any, exc_info: Any = default_exc,
+                   stack_info: bool = False, **fields: Any) -> None:
+            if collect(self, level, event, args, fields, exc_info, stack_info):
+                self.hand_off()
+    method.__name__ = name
+    method.__qualname__ = f"{'_AsyncBatch' if asynchronous else '_Batch'}.{name}"
+    return method
+
+
+_BATCH_LEVELS = {"trace": TRACE, "debug": DEBUG, "info": INFO, "warning": WARNING,
+                 "error": ERROR, "critical": CRITICAL, "exception": ERROR, "log": None}
+
+
+class _Batch:
+    """What ``Logger.batch()`` yields: the level methods, collecting records in order."""
+
+    __slots__ = ("_logger", "_size", "_records")
+
+    def __init__(self, logger: Logger, size: int) -> None:
+        self._logger = logger
+        self._size = size
+        self._records: list = []
+
+    def hand_off(self) -> None:
+        """Hand the collected records to the handlers in one go."""
+        records, self._records = self._records, []
+        try:
+            _dispatch_many(self._logger._std, records)
+        except RecursionError:
+            raise
+        except Exception as exc:
+            _report_error("batch", exc)
+
+
+class _AsyncBatch(_Batch):
+    """What ``Logger.batch_async()`` yields: awaitable level methods."""
+
+    __slots__ = ()
+
+    async def hand_off_async(self) -> None:
+        queue = _state.queue
+        if queue is not None and queue.block and queue.full():
+            await _wait_for_room(queue)
+        self.hand_off()
+
+
+for _name, _level in _BATCH_LEVELS.items():
+    setattr(_Batch, _name, _batch_method(_level, _name, asynchronous=False))
+    setattr(_AsyncBatch, _name, _batch_method(_level, _name, asynchronous=True))
+del _name, _level
+
+
+def get_logger(name: str | None = None) -> Logger:
+    """Return a structured logger over ``logging.getLogger(name)`` (the root for None).
+
+    Raises:
+        TypeError: ``name`` is neither a str nor None.
+    """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"get_logger() name must be a str or None, got {name!r}")
+    return Logger(logging.getLogger(name))
+
+
+#---------------------------------------------------------------------------
+#   Configuration
+#---------------------------------------------------------------------------
+
+def _bool_value(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+    raise ValueError(f"{what} must be a boolean (1/0, true/false, yes/no, on/off), got {value!r}")
+
+
+def _optional_bool(value: Any, what: str) -> bool | None:
+    return None if value is None else _bool_value(value, what)
+
+
+def _choice(choices: tuple) -> Callable[[Any, str], str]:
+    def check(value: Any, what: str) -> str:
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text not in choices:
+            raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return text
+    return check
+
+
+def _int_range(low: int, high: int) -> Callable[[Any, str], int]:
+    def check(value: Any, what: str) -> int:
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise ValueError(f"{what} must be an integer from {low:,} to {high:,}, got {value!r}") from None
+        if type(value) is not int or not low <= value <= high:
+            raise ValueError(f"{what} must be an integer from {low:,} to {high:,}, got {value!r}")
+        return value
+    return check
+
+
+def _positive_float(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 3600:
+        raise ValueError(f"{what} must be a number of seconds above 0 and below 3600, got {value!r}")
+    return float(value)
+
+
+def _module_levels(value: Any, what: str) -> dict:
+    if isinstance(value, str):  # the environment's form: "urllib3:WARNING,app.db:DEBUG"
+        pairs = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, sep, level = item.rpartition(":")
+            if not sep or not name.strip():
+                raise ValueError(f"{what} must look like 'module:LEVEL,module2:LEVEL', got {value!r}")
+            pairs[name.strip()] = level
+        value = pairs
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a dict of module name to level, got {value!r}")
+    levels = {}
+    for name, level in value.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{what} keys must be module names, got {name!r}")
+        levels[name] = _level_value(level, f"{what}[{name!r}]")
+    return levels
+
+
+def _stream(value: Any, what: str) -> Any:
+    if value is not None and not callable(getattr(value, "write", None)):
+        raise TypeError(f"{what} must have a write(str) method, got {value!r}")
+    return value
+
+
+def _path(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip() == "":
+        raise ValueError(f"{what} must be a file path, got an empty string")
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a path (str or os.PathLike), got {value!r}")
+    return os.fspath(value)
+
+
+def _processors(value: Any, what: str) -> tuple:
+    if callable(value) or isinstance(value, (str, bytes)):
+        raise TypeError(f"{what} must be a list of callables, got {value!r}")
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"{what} must be a list of callables, got {value!r}") from None
+    for item in items:
+        if not callable(item):
+            raise TypeError(f"{what} must hold callables (event_dict) -> event_dict | None, got {item!r}")
+    return items
+
+
+def _redact(value: Any, what: str) -> tuple:
+    if isinstance(value, str):
+        raise TypeError(f"{what} must be a list of key names, got the string {value!r}")
+    try:
+        names = tuple(value)
+    except TypeError:
+        raise TypeError(f"{what} must be a list of key names, got {value!r}") from None
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{what} must hold non-empty str key names, got {name!r}")
+    return names
+
+
+_FORMAT_NAMES = tuple(_FORMATS)
+
+
+class _Option:
+    """One configure() option: its check, its default, the environment variables read for it."""
+
+    __slots__ = ("check", "default", "env")
+
+    def __init__(self, check: Callable[[Any, str], Any], default: Any, env: tuple = ()) -> None:
+        self.check = check
+        self.default = default
+        self.env = env
+
+
+#: Every configure() option. The environment is read only for options not given.
+_OPTIONS = {
+    "level": _Option(lambda v, w: _level_value(v, w), INFO, ("FOUNDATION_LOG_LEVEL", "PROVIDE_LOG_LEVEL")),
+    "format": _Option(_choice(_FORMAT_NAMES), "key_value",
+                      ("FOUNDATION_LOG_FORMAT", "PROVIDE_LOG_CONSOLE_FORMATTER")),
+    "stream": _Option(_stream, None),
+    "file": _Option(_path, None, ("FOUNDATION_LOG_FILE", "PROVIDE_LOG_FILE")),
+    "module_levels": _Option(_module_levels, {},
+                             ("FOUNDATION_LOG_MODULE_LEVELS", "PROVIDE_LOG_MODULE_LEVELS")),
+    "emoji": _Option(_optional_bool, None, ("FOUNDATION_LOG_EMOJI",)),
+    "colors": _Option(_optional_bool, None),
+    "mode": _Option(_choice(("queue", "sync")), "queue", ("FOUNDATION_LOG_MODE",)),
+    "queue_size": _Option(_int_range(1, 10_000_000), 10_000, ("FOUNDATION_LOG_QUEUE_SIZE",)),
+    "overflow": _Option(_choice(("block", "drop")), "block", ("FOUNDATION_LOG_OVERFLOW",)),
+    "batch_size": _Option(_int_range(1, 1_000_000), 1000),
+    "flush_interval": _Option(_positive_float, 0.1),
+    "processors": _Option(_processors, ()),
+    "redact": _Option(_redact, DEFAULT_REDACT),
+    "max_value_length": _Option(_int_range(16, 1 << 30), 65536),
+    "max_fields": _Option(_int_range(1, 1_000_000), 1000),
+    "max_depth": _Option(_int_range(1, 1000), 10),
+    "shutdown_timeout": _Option(_positive_float, 2.0),
+}
+
+
+def _resolve(options: dict) -> dict:
+    """Check ``options`` and fill the rest from the environment, then the defaults.
+
+    Raises ValueError/TypeError for a bad or unknown option; a bad environment
+    value gives one warning line on stderr and the default.
+    """
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(f"configure() got unknown option(s) {', '.join(map(repr, unknown))}; "
+                        f"valid options: {', '.join(_OPTIONS)}")
+    if options.get("stream") is not None and options.get("file") is not None:
+        raise ValueError("configure() takes stream= or file=, not both")
+    resolved = {}
+    for name, option in _OPTIONS.items():
+        if name in options:
+            resolved[name] = option.check(options[name], name)
+            continue
+        resolved[name] = option.default
+        if name == "file" and options.get("stream") is not None:
+            continue  # an explicit stream wins over a file named in the environment
+        for variable in option.env:
+            raw = os.environ.get(variable)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                resolved[name] = option.check(raw, variable)
+            except (ValueError, TypeError) as exc:
+                _write_stderr(_escape_control(
+                    f"foundation: ignoring {variable}={raw!r}: {exc}; using the default "
+                    f"{option.default!r}") + "\n")
+            break
+    return resolved
+
+
+def _colors_wanted(option: bool | None, sink: _Sink) -> bool:
+    if option is not None:
+        return option
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    if os.environ.get("NO_COLOR"):
+        return False
+    return sink.is_tty
+
+
+def _emoji_wanted(option: bool | None, fmt: str, sink: _Sink) -> bool:
+    if option is not None:
+        return option
+    if fmt != "key_value":
+        return False
+    try:  # a console that cannot show emoji (cp1252, ascii) gets none by default
+        "🔑".encode(sink.encoding)
+        return True
+    except (LookupError, UnicodeEncodeError):
+        return False
+
+
+class _State:
+    """All mutable module state, in one place; ``configure()`` replaces its parts."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()  # RLock: the first log call may configure from a log call
+        self.configured = False
+        self.handler: _OutputHandler | None = None
+        self.output: _Output | None = None
+        self.queue: _BatchQueue | None = None
+        self.counters = _Counters()
+        redactor = _Redactor(DEFAULT_REDACT)
+        self.sanitizer = _Sanitizer(redactor, 10)
+        self.module_levels: dict[str, int] = {}
+        self.owned_sink: _Sink | None = None
+        self.shutdown_timeout = 2.0
+
+
+_state = _State()
+
+
+def configure(**options: Any) -> None:
+    """Set up output, levels and limits; may be called again (it replaces, never duplicates).
+
+    An option given here wins; one not given comes from the environment
+    (``FOUNDATION_LOG_*``, then ``PROVIDE_LOG_*``), then from the default. See
+    README.md for the table. Resets ``stats()``. Writes no record itself.
+
+    Raises:
+        TypeError, ValueError: an unknown option or a bad value, named in the message.
+        OSError: ``file`` cannot be opened.
+    """
+    cfg = _resolve(options)
+    with _state.lock:
+        _install(cfg)
+
+
+def _auto_configure() -> None:
+    """Configure from the environment on first use; a failure leaves stderr output."""
+    with _state.lock:
+        if _state.configured:
+            return
+        cfg = _resolve({})
+        try:
+            _install(cfg)
+        except Exception as exc:  # e.g. FOUNDATION_LOG_FILE cannot be opened
+            _write_stderr(f"foundation: {type(exc).__name__}: {_safe_str(exc)}; logging to stderr\n")
+            cfg["file"] = None
+            _install(cfg)
+
+
+def _install(cfg: dict) -> None:
+    """Replace the current set-up with one built from the resolved options ``cfg``."""
+    if cfg["file"] is not None:
+        sink = _Sink(path=cfg["file"])
+    else:
+        sink = _Sink(stream=cfg["stream"] if cfg["stream"] is not None else sys.stderr)
+    redactor = _Redactor(cfg["redact"])
+    sanitizer = _Sanitizer(redactor, cfg["max_depth"])
+    fmt = _FORMATS[cfg["format"]](
+        emoji=_emoji_wanted(cfg["emoji"], cfg["format"], sink),
+        colors=cfg["format"] == "key_value" and _colors_wanted(cfg["colors"], sink),
+        redactor=redactor, max_value_length=cfg["max_value_length"],
+        max_fields=cfg["max_fields"], sanitizer=sanitizer)
+    output = _Output(fmt, sink, cfg["processors"])
+
+    _uninstall(_state.shutdown_timeout)
+    _state.shutdown_timeout = cfg["shutdown_timeout"]
+    _state.counters = _Counters()
+    _state.sanitizer = sanitizer
+    _state.output = output
+    if cfg["mode"] == "queue":
+        queue = _BatchQueue(cfg["queue_size"], cfg["overflow"], cfg["batch_size"], cfg["flush_interval"])
+        handler: _OutputHandler = _QueueHandler(output, queue)
+        _state.queue = queue
+    else:
+        handler = _SyncHandler(output)
+        _state.queue = None
+    _state.handler = handler
+    _state.owned_sink = sink if cfg["file"] is not None else None
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(cfg["level"])
+    for name, level in cfg["module_levels"].items():
+        logging.getLogger(name).setLevel(level)
+    _state.module_levels = dict(cfg["module_levels"])
+    _state.configured = True
+
+
+def _uninstall(timeout: float) -> None:
+    """Remove our handler (draining it) and the module levels we set."""
+    handler = _state.handler
+    if handler is not None:
+        logging.getLogger().removeHandler(handler)
+        handler.stop(timeout)
+        _state.handler = None
+        if _state.owned_sink is not None:
+            try:
+                _state.owned_sink.close()
+            except Exception:
+                pass
+            _state.owned_sink = None
+    for name in _state.module_levels:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    _state.module_levels = {}
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until every record logged before the call is written (or counted as dropped).
+
+    Returns True once that is so and the sink's ``flush()`` has returned; False
+    if it did not happen within ``timeout`` seconds (None: wait as long as needed).
+    Blocks the calling thread.
+    """
+    handler = _state.handler
+    if handler is None:
+        return True
+    return handler.flush_wait(timeout)
+
+
+def shutdown(timeout: float = 2.0) -> None:
+    """Write what is queued and stop the writer thread, waiting at most ``timeout`` seconds.
+
+    Safe to call twice; runs at exit. Records logged afterwards are written
+    synchronously.
+    """
+    handler = _state.handler
+    if handler is not None:
+        handler.stop(timeout)
+
+
+def stats() -> dict:
+    """Return the counters since the last ``configure()``.
+
+    Keys: ``emitted``, ``written``, ``dropped``, ``sampled_out``, ``errors``,
+    ``queue_depth``, ``bytes_written``. After ``flush()``,
+    ``written + dropped == emitted``.
+    """
+    handler = _state.handler
+    counters = handler.counters() if handler is not None else {
+        "emitted": 0, "written": 0, "dropped": 0, "sampled_out": 0, "bytes_written": 0,
+        "queue_depth": 0}
+    counters["sampled_out"] += _state.counters.sampled_out
+    counters["errors"] = _state.counters.errors
+    return counters
+
+
+#---------------------------------------------------------------------------
+#   Module singletons and atexit
+#---------------------------------------------------------------------------
+
+logger = get_logger()  #: the default logger (the root), ready to use with no set-up
+
+
+def _shutdown_at_exit(shutdown: Callable[[float], None] = shutdown, state: _State = _state) -> None:
+    # Globals bound as defaults: module globals may already be gone at exit.
+    shutdown(state.shutdown_timeout)
+
+
+atexit.register(_shutdown_at_exit)
+
+
+def _before_fork() -> None:
+    if _state.output is not None:
+        _state.output.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    if _state.output is not None:
+        _state.output.after_fork_in_parent()
+
+
+def _after_fork_in_child() -> None:
+    # Threads other than the forking one are gone in the child: re-make what
+    # they might have held, and restart the writer thread.
+    _Record.process = os.getpid()
+    _state.lock = threading.RLock()
+    _state.counters._lock = threading.RLock()
+    _reporter._lock = threading.RLock()
+    handler = _state.handler
+    if handler is not None:
+        handler.after_fork_in_child()
+        _state.queue = getattr(handler, "queue", None)
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
