@@ -33,6 +33,7 @@ import enum
 import json
 import logging
 import logging.handlers
+import math
 import os
 import pathlib
 import re
@@ -44,6 +45,7 @@ import uuid
 from collections import deque
 from collections.abc import Mapping
 from itertools import repeat
+from time import time as _time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -256,6 +258,29 @@ def lazy(func: Callable[[], Any]) -> LazyField:
 #   Context
 #---------------------------------------------------------------------------
 
+class _SharedFields(dict):
+    """The fields of a ``bind()`` or of the context: one dict for every record that has no others.
+
+    A record whose fields are exactly a bound logger's (or the context's)
+    carries this very dict as ``record.fields``: no copy per record, and the
+    writer renders it once (``_Format.render``). So it cannot change: code that
+    wants different fields on a record assigns a new dict instead.
+    """
+
+    __slots__ = ()
+    __hash__ = object.__hash__  # by identity: the writer keeps their rendered text under them
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("these fields are shared with the logger that bound them; assign a new dict "
+                        "instead, e.g. record.fields = {**record.fields, 'key': value}")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple:
+        return dict, (dict(self),)  # pickles (SocketHandler) as a plain dict
+
+
 class _Fields:
     """An immutable set of bound fields, with whether every value is plain.
 
@@ -266,7 +291,7 @@ class _Fields:
     __slots__ = ("fields", "plain")
 
     def __init__(self, fields: dict) -> None:
-        self.fields = fields
+        self.fields = _SharedFields(fields)
         self.plain = all(type(v) in _PLAIN for v in fields.values())
 
 
@@ -383,7 +408,7 @@ class _Record(logging.LogRecord):
     processName = _Derived(_process_name)
 
     def __init__(self, name: str, levelno: int, msg: str, fields: dict, plain: bool = True,
-                 bound_id: int = 0, _time: Callable[[], float] = time.time,
+                 _time: Callable[[], float] = time.time,
                  _get_ident: Callable[[], int] = threading.get_ident) -> None:
         # LogRecord.__init__ is deliberately not called: see the class docstring.
         # Every attribute the handler reads is set here: on 3.11+ an instance
@@ -396,7 +421,6 @@ class _Record(logging.LogRecord):
         self.thread = _get_ident()
         self.exc_info = self.exc_text = self.stack_info = None
         self._plain = plain  # False: _Sanitizer copied the fields (lists, dicts may be there)
-        self._bound_id = bound_id  # id() of the _Fields holding all the fields (see _Format)
 
     def getMessage(self) -> str:
         """Return the event text; never raises, even for a bad %-format."""
@@ -504,7 +528,7 @@ def _entry(record: _Record) -> tuple:
     garbage collector nothing. The layout is the one ``_Format.render`` unpacks.
     """
     return (record.created, record.levelno, record.name, record.msg, record.fields,
-            record.exc_text, record.stack_info, record._plain, record._bound_id)
+            record.exc_text, record.stack_info, record._plain)
 
 
 #---------------------------------------------------------------------------
@@ -754,9 +778,13 @@ class _Format:
         self.max_fields = max_fields
         self.sanitizer = sanitizer
         self._plans: dict[tuple, _Plan] = {}
-        self._fragments: dict[int, tuple] = {}
+        self._fragments: dict[_SharedFields, tuple] = {}
         self._names: dict[str, str] = {}
-        self._stamp_key = None
+        #: False: render optimistically, leaving the search for unsafe characters
+        #: to ``_Output``, which checks each whole batch once and renders a
+        #: batch that holds one again with ``strict`` True (every value checked).
+        self.strict = False
+        self._lo = self._hi = 0.0  # the time span the cached stamp text covers
         self._stamp = ""
 
     def forget_plans(self) -> None:
@@ -799,17 +827,18 @@ class _Format:
     def render(self, entry: tuple) -> str:
         """Return the line for an ``_entry()`` tuple, newline included. Never raises for bad data.
 
-        Bound or context fields that make up all of a record's fields are
-        rendered once: ``bound_id`` finds the last text made of them, and the
-        fields compare equal to the ones it was made of before it is reused.
+        Shared fields (a bound logger's or the context's, which cannot change)
+        are rendered once: the text made of them is kept under the dict itself
+        (hashed by identity).
         """
-        created, levelno, name, event, fields, exc_text, stack, plain, bound_id = entry
+        created, levelno, name, event, fields, exc_text, stack, plain = entry
         try:
             markers = part = ""
             if fields:
-                cached = self._fragments.get(bound_id) if bound_id else None
-                if cached is not None and cached[0] == fields:
-                    markers, part = cached[1], cached[2]
+                shared = type(fields) is _SharedFields
+                cached = self._fragments.get(fields) if shared else None
+                if cached is not None:
+                    markers, part = cached
                 else:
                     if len(fields) > self.max_fields:
                         fields = self._cap_fields(fields)
@@ -817,10 +846,10 @@ class _Format:
                     if plan.emoji:
                         markers = self.markers(plan, fields)
                     part = self.fields_part(fields, plan, plain)
-                    if bound_id:
+                    if shared:
                         if len(self._fragments) >= 256:
                             self._fragments = {}
-                        self._fragments[bound_id] = (fields, markers, part)
+                        self._fragments[entry[4]] = (markers, part)
             line = self.compose(created, _LEVEL_LABELS.get(levelno) or _level_label(levelno),
                                 name, event, markers, part, exc_text, stack)
             if len(line) <= self.max_value_length:
@@ -883,13 +912,15 @@ class _Format:
         return "".join([s.marker(values[i]) for i, s in plan.emoji]) + " "
 
     def utc_stamp(self, created: float) -> str:
-        """RFC 3339 UTC with microseconds, ``2026-11-26T18:04:43.803123Z``; cached per second."""
-        micros = int(created * 1_000_000)
-        second, micro = divmod(micros, 1_000_000)
-        if second != self._stamp_key:
-            self._stamp_key = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
-        return f"{self._stamp}{micro:06d}Z"
+        """RFC 3339 UTC with microseconds, ``2026-11-26T18:04:43.803123Z``; cached per second.
+
+        Raises TypeError for a timestamp that is not a number (a processor's).
+        """
+        if not self._lo <= created < self._hi:
+            second = math.floor(created)
+            self._stamp = _strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime, second)
+            self._lo, self._hi = float(second), second + 1.0
+        return "%s%06dZ" % (self._stamp, (created - self._lo) * 1e6)
 
     def fields_part(self, fields: dict, plan: _Plan, plain: bool) -> str:
         return self.careful_fields_part(fields, plan)
@@ -907,6 +938,14 @@ class _Format:
     def compose(self, created: Any, level: str, name: str, event: str, markers: str, part: str,
                 exc_text: str | None, stack: str | None) -> str:
         raise NotImplementedError
+
+
+def _strftime(layout: str, convert: Callable[[float], time.struct_time], second: float) -> str:
+    """``time.strftime`` of a second, or its number if the platform cannot convert it."""
+    try:
+        return time.strftime(layout, convert(second))
+    except (OverflowError, OSError, ValueError):
+        return f"<time {second!r}>."
 
 
 def _quote(text: str) -> str:
@@ -963,7 +1002,7 @@ class _KeyValueFormat(_Format):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._tags: dict[str, str] = {}
-        self._stamp_millis = None
+        self._second = None
         self._stamp_text = ""
 
     def fields_part(self, fields: dict, plan: _Plan, plain: bool) -> str:
@@ -971,9 +1010,11 @@ class _KeyValueFormat(_Format):
             text = plan.template % tuple(fields.values())
             count = plan.count
             # One check for all the values: each added exactly one space and one
-            # "=", none is empty, none holds a quote or an unsafe character.
+            # "=", none is empty, none holds a quote (and, when strict, none holds
+            # an unsafe character; otherwise the batch check looks for those).
             if (text.count(" ") == count and text.count("=") == count and '"' not in text
-                    and "= " not in text and text[-1] != "=" and text.isprintable()):
+                    and "= " not in text and text[-1] != "=" and not (
+                        self.strict and not text.isprintable())):
                 return text
         return self.careful_fields_part(fields, plan)
 
@@ -992,35 +1033,36 @@ class _KeyValueFormat(_Format):
         return text
 
     def local_stamp(self, created: float) -> str:
-        """``2026-11-26 18:04:43.803`` in local time; cached per millisecond and per second."""
-        millis = int(created * 1000)
-        if millis == self._stamp_millis:
-            return self._stamp_text
+        """``2026-11-26 18:04:43.803`` in local time; the text is kept for the millisecond.
+
+        Raises TypeError for a timestamp that is not a number (a processor's).
+        """
+        millis = math.floor(created * 1000)
         second, milli = divmod(millis, 1000)
-        if second != self._stamp_key:
-            self._stamp_key = second
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S.", time.localtime(second))
-        self._stamp_millis = millis
-        self._stamp_text = text = f"{self._stamp}{milli:03d}"
+        if second != self._second:
+            self._second = second
+            self._stamp = _strftime("%Y-%m-%d %H:%M:%S.", time.localtime, second)
+        self._lo, self._hi = millis / 1000, (millis + 1) / 1000
+        self._stamp_text = text = "%s%03d" % (self._stamp, milli)
         return text
 
     def compose(self, created: Any, level: str, name: str, event: str, markers: str, part: str,
                 exc_text: str | None, stack: str | None) -> str:
-        if type(created) is not float:
+        try:
+            stamp = self._stamp_text if self._lo <= created < self._hi else self.local_stamp(created)
+        except TypeError:  # a processor put something else than a number in "timestamp"
             stamp = _escape_control(_safe_str(created))
-        elif int(created * 1000) == self._stamp_millis:
-            stamp = self._stamp_text
-        else:
-            stamp = self.local_stamp(created)
-        if not event.isprintable():
+        if self.strict and not event.isprintable():
             event = _escape_control(event)
-        line = "%s %s %s%s%s%s" % (stamp, self._tags.get(level) or self._tag(level), markers, event,
-                                   self._names.get(name) or self._name(name), part)
-        if exc_text is not None:
-            line += " exception=" + _quote(exc_text)
-        if stack is not None:
-            line += " stack=" + _quote(stack)
-        return line + "\n"
+        tail = "" if exc_text is None and stack is None else _text_tail(exc_text, stack)
+        return (f"{stamp} {self._tags.get(level) or self._tag(level)} {markers}{event}"
+                f"{self._names.get(name) or self._name(name)}{part}{tail}\n")
+
+
+def _text_tail(exc_text: str | None, stack: str | None) -> str:
+    """The ``exception=`` and ``stack=`` fields of the text formats, quoted and escaped."""
+    tail = "" if exc_text is None else " exception=" + _quote(exc_text)
+    return tail if stack is None else tail + " stack=" + _quote(stack)
 
 
 class _LogfmtFormat(_Format):
@@ -1030,14 +1072,13 @@ class _LogfmtFormat(_Format):
 
     def compose(self, created: Any, level: str, name: str, event: str, markers: str, part: str,
                 exc_text: str | None, stack: str | None) -> str:
-        stamp = self.utc_stamp(created) if type(created) is float else _safe_str(created)
-        line = "timestamp=%s level=%s logger=%s event=%s%s" % (
-            _quote(stamp), _quote(level), _quote(name), _quote(markers + event), part)
-        if exc_text is not None:
-            line += " exception=" + _quote(exc_text)
-        if stack is not None:
-            line += " stack=" + _quote(stack)
-        return line + "\n"
+        try:
+            stamp = self.utc_stamp(created)
+        except TypeError:  # a processor put something else than a number in "timestamp"
+            stamp = _safe_str(created)
+        tail = "" if exc_text is None and stack is None else _text_tail(exc_text, stack)
+        return (f"timestamp={_quote(stamp)} level={_quote(level)} logger={_quote(name)} "
+                f"event={_quote(markers + event)}{part}{tail}\n")
 
 
 def _json_encoder(ensure_ascii: bool) -> Callable[[Any], str]:
@@ -1089,48 +1130,51 @@ class _JsonFormat(_Format):
             fields = {name: _REDACTED if hidden else v for name, v, hidden in
                       zip(plan.names, fields.values(), plan.secret or repeat(False))}
         body = _json_text(fields)
-        if not body.isprintable():
+        if self.strict and not body.isprintable():
             body = _json_ascii(fields)
         return "," + body[1:-1]
 
-    careful_fields_part = fields_part
+    def careful_fields_part(self, fields: dict, plan: _Plan) -> str:
+        return self.fields_part(fields, plan, False)
 
-    @staticmethod
-    def string(text: str) -> str:
-        """``text`` as a JSON string; escaped to ASCII when it holds an unsafe character."""
-        if text.isprintable():
-            if '"' in text or "\\" in text:
-                return _json_string(text)
-            return '"%s"' % text
-        return _json_string_ascii(text)
+    def string(self, text: str) -> str:
+        """``text`` as a JSON string; when strict, in ASCII escapes if it holds an unsafe character."""
+        if self.strict and not text.isprintable():
+            return _json_string_ascii(text)
+        if '"' in text or "\\" in text:
+            return _json_string(text)
+        return '"%s"' % text
 
     def _name(self, name: str) -> str:
-        text = self.string(name)
+        text = _json_string_ascii(name) if not name.isprintable() else self.string(name)
         if len(self._names) < 4096:
             self._names[name] = text
         return text
 
     def _level(self, level: str) -> str:
-        text = self.string(level)
+        text = _json_string_ascii(level) if not level.isprintable() else self.string(level)
         if len(self._levels) < 256:
             self._levels[level] = text
         return text
 
     def compose(self, created: Any, level: str, name: str, event: str, markers: str, part: str,
                 exc_text: str | None, stack: str | None) -> str:
-        if type(created) is float:
-            stamp = '"%s"' % self.utc_stamp(created)
-        else:
+        try:
+            if self._lo <= created < self._hi:
+                stamp = '"%s%06dZ"' % (self._stamp, (created - self._lo) * 1e6)
+            else:
+                stamp = '"%s"' % self.utc_stamp(created)
+        except TypeError:  # a processor put something else than a number in "timestamp"
             stamp = self.string(_safe_str(created))
         string = self.string
-        line = '{"timestamp":%s,"level":%s,"logger":%s,"event":%s%s' % (
-            stamp, self._levels.get(level) or self._level(level),
-            self._names.get(name) or self._name(name), string(markers + event), part)
+        tail = ""
         if exc_text is not None:
-            line += ',"exception":' + string(exc_text)
+            tail = ',"exception":' + string(exc_text)
         if stack is not None:
-            line += ',"stack":' + string(stack)
-        return line + "}\n"
+            tail += ',"stack":' + string(stack)
+        return (f'{{"timestamp":{stamp},"level":{self._levels.get(level) or self._level(level)},'
+                f'"logger":{self._names.get(name) or self._name(name)},'
+                f'"event":{string(markers + event) if markers else string(event)}{part}{tail}}}\n')
 
     @staticmethod
     def float_text(v: float) -> str:
@@ -1147,7 +1191,7 @@ _FORMATS = {"key_value": _KeyValueFormat, "json": _JsonFormat, "logfmt": _Logfmt
 class _Sink:
     """Where lines go: a file we opened (binary, one syscall a write) or a stream.
 
-    ``write(text)`` returns the number of bytes written and raises on failure.
+    ``write()`` raises on failure; the caller counts the loss.
     """
 
     def __init__(self, stream: Any = None, path: str | os.PathLike | None = None) -> None:
@@ -1167,9 +1211,9 @@ class _Sink:
         self._flush = getattr(stream, "flush", None)
         self.broken = False
 
-    def write(self, text: str) -> int:
+    def write(self, text: str, data: bytes) -> None:
+        """Write one batch: ``data`` (its UTF-8) to a file, ``text`` to a stream, then flush."""
         if self._file is not None:
-            data = text.encode("utf-8", "backslashreplace")
             view = memoryview(data)
             while view:
                 written = self._file.write(view)
@@ -1177,7 +1221,7 @@ class _Sink:
                     time.sleep(0.001)
                     continue
                 view = view[written:]
-            return len(data)
+            return
         try:
             self.stream.write(text)
         except UnicodeEncodeError:  # e.g. emoji to a cp1252 console: write escapes instead
@@ -1185,7 +1229,6 @@ class _Sink:
             self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
         if self._flush is not None:
             self._flush()
-        return len(text) if text.isascii() else len(text.encode("utf-8", "backslashreplace"))
 
     def flush(self) -> None:
         if self._flush is not None and not self.broken:
@@ -1201,6 +1244,30 @@ class _Sink:
             return self.stream is not None and self.stream.fileno() == 1
         except Exception:
             return self.stream is sys.__stdout__
+
+
+#: Bytes that never appear in a line: C0 controls but the newline that ends it, and DEL.
+_UNSAFE_BYTES = bytes(range(0x20)).replace(b"\n", b"") + b"\x7f"
+#: UTF-8 of the unsafe characters above U+007F: C1 controls, U+200E/F, U+2028 to
+#: U+202E, U+2066 to U+2069. (Lone surrogates cannot be encoded at all.)
+_UNSAFE_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
+
+
+def _safe_bytes(text: str, lines: int) -> bytes | None:
+    """Return ``text`` as UTF-8 if it is exactly ``lines`` lines free of unsafe characters.
+
+    One pass over a whole batch, in C: cheaper than checking each value. None
+    means the batch must be rendered again with every value checked.
+    """
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    if data.count(b"\n") != lines or len(data.translate(None, _UNSAFE_BYTES)) != len(data):
+        return None
+    if (b"\xc2" in data or b"\xe2\x80" in data or b"\xe2\x81" in data) and _UNSAFE_UTF8.search(data):
+        return None
+    return data
 
 
 class _Output:
@@ -1258,22 +1325,29 @@ class _Output:
             self._lock.release()
 
     def _write(self, entries: list) -> None:
-        render = self._render_processed if self.processors else self.format.render
-        try:
-            lines = [render(entry) for entry in entries]
-        except Exception:  # rare: find the entry whose careful path failed too
-            lines = [self._render_one(render, entry) for entry in entries]
-        if self.processors:
-            lines = [line for line in lines if line is not None]
+        lines = self._render(entries)
         if not lines:
             return
+        text = "".join(lines)
+        data = _safe_bytes(text, len(lines))
+        if data is None:  # an unsafe character somewhere: render again, checking every value
+            fmt = self.format
+            fmt.strict = True
+            fmt._fragments = {}  # they may hold what the optimistic pass let through
+            try:
+                lines = self._render(entries)
+            finally:
+                fmt.strict = False
+            text = "".join(lines)
+            data = text.encode("utf-8", "backslashreplace")
         count = len(lines)
         self.emitted += count
         if self.sink.broken:
             self.dropped += count
             return
         try:
-            self.bytes_written += self.sink.write("".join(lines))
+            self.sink.write(text, data)
+            self.bytes_written += len(data)
             self.written += count
         except BrokenPipeError as exc:
             self.dropped += count
@@ -1281,6 +1355,16 @@ class _Output:
         except Exception as exc:
             self.dropped += count
             _report_error("write", exc)
+
+    def _render(self, entries: list) -> list:
+        render = self._render_processed if self.processors else self.format.render
+        try:
+            lines = [render(entry) for entry in entries]
+        except Exception:  # rare: find the entry whose careful path failed too
+            lines = [self._render_one(render, entry) for entry in entries]
+        if self.processors:
+            lines = [line for line in lines if line is not None]
+        return lines
 
     def _render_one(self, render: Callable[[tuple], str | None], entry: tuple) -> str | None:
         try:
@@ -1610,7 +1694,7 @@ class _OutputHandler(logging.Handler):
         if type(record) is not _Record:
             record = _adopt(record)
         return (record.created, record.levelno, record.name, record.msg, record.fields,
-                record.exc_text, record.stack_info, record._plain, record._bound_id)
+                record.exc_text, record.stack_info, record._plain)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
@@ -1641,6 +1725,9 @@ class _SyncHandler(_OutputHandler):
 
     def handle_many(self, records: list) -> None:
         self.output.write_entries([e for e in map(self._accept, records) if e is not None])
+
+    def put_entries(self, entries: list) -> None:
+        self.output.write_entries(entries)
 
     def flush_wait(self, timeout: float | None = None) -> bool:
         self.output.flush()
@@ -1681,7 +1768,7 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
                     self._put(entry)
             else:  # the common case, inlined: one of our records, no handler filter
                 self._put((record.created, record.levelno, record.name, record.msg, record.fields,
-                           record.exc_text, record.stack_info, record._plain, record._bound_id))
+                           record.exc_text, record.stack_info, record._plain))
         except RecursionError:
             raise
         except Exception as exc:
@@ -1689,7 +1776,15 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
         return True
 
     def handle_many(self, records: list) -> None:
-        entries = [e for e in map(self._accept, records) if e is not None]
+        """Hand on records of a batch (all ours) in one go."""
+        if self.filters:
+            entries = [e for e in map(self._accept, records) if e is not None]
+        else:
+            entries = list(map(_entry, records))
+        self.put_entries(entries)
+
+    def put_entries(self, entries: list) -> None:
+        """Queue ``_entry()`` tuples in one hand-off (written at once after ``stop()``)."""
         if self._put == self.queue.put:
             self.queue.put_many(entries)
         else:
@@ -1785,17 +1880,24 @@ def _level_method(level: int, name: str) -> Callable[..., None]:
     return method
 
 
-def _async_method(name: str) -> Callable[..., Any]:
-    """Build ``Logger.a<name>``: waits for room without blocking the loop, then logs."""
-    sync = getattr(Logger, name)
+def _async_method(level: int, name: str) -> Callable[..., Any]:
+    """Build ``Logger.a<name>``: the level check, a wait for room that yields to the loop, the record."""
+    exc_default = name == "exception"
 
-    async def method(self: Logger, event: Any, /, *args: Any, **kwargs: Any) -> None:
-        if name == "exception" and "exc_info" not in kwargs:
-            kwargs["exc_info"] = sys.exc_info()  # before any await can lose it
+    async def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = exc_default,
+                     stack_info: bool = False, **fields: Any) -> None:
+        try:
+            if not self._cache[level]:
+                return
+        except KeyError:
+            if not self._enabled_slow(level):
+                return
         queue = _state.queue
-        if queue is not None and queue.block and queue.full():
+        if queue is not None and len(queue._items) >= queue.maxsize and queue.block:
+            if exc_info is True:
+                exc_info = sys.exc_info()  # before the await can lose it
             await _wait_for_room(queue)
-        sync(self, event, *args, **kwargs)
+        self._emit(level, event, args, fields, exc_info, stack_info)
 
     method.__name__ = "a" + name
     method.__qualname__ = f"Logger.a{name}"
@@ -1890,26 +1992,27 @@ class Logger:
 
     # -- the record --------------------------------------------------------
     def _emit(self, level: int, event: Any, args: tuple, fields: dict, exc_info: Any,
-              stack_info: bool, collect: list | None = None) -> None:
-        """Build the record and hand it to the std logger's handlers (or to ``collect``).
+              stack_info: bool, collect: list | None = None, as_entry: bool = False) -> None:
+        """Build the record and hand it to the std logger's handlers (or append it to ``collect``).
 
         Fields merge context, then bound, then call fields (later wins). Values
-        that are not plain are copied now, on the caller's thread. Never raises
+        that are not plain are copied now, on the caller's thread. With
+        ``as_entry``, what is collected is the record's ``_entry()`` tuple and
+        no LogRecord is made (a batch whose only handler is ours). Never raises
         for bad data: errors are counted and reported.
         """
         try:
             ctx = _context.get()
             bound = self._bound
-            source = None  # the one _Fields that holds all the record's fields, if any
             if ctx is _NO_FIELDS:
                 if bound is _NO_FIELDS:
                     merged, plain = fields, True
                 elif fields:
                     merged, plain = {**bound.fields, **fields}, bound.plain
-                else:
-                    merged, plain, source = bound.fields.copy(), bound.plain, bound
+                else:  # shared, not copied: _SharedFields cannot change
+                    merged, plain = bound.fields, bound.plain
             elif bound is _NO_FIELDS and not fields:
-                merged, plain, source = ctx.fields.copy(), ctx.plain, ctx
+                merged, plain = ctx.fields, ctx.plain
             else:
                 merged = {**ctx.fields, **bound.fields, **fields}
                 plain = ctx.plain and bound.plain
@@ -1921,11 +2024,13 @@ class Logger:
             if type(event) is not str or args:
                 event = _format_event(_safe_str(event), args) if args else _safe_str(event)
             if not plain:
-                record = _Record(self.name, level, event, _state.sanitizer.fields(merged), False)
-            elif source is not None:
-                record = _Record(self.name, level, event, merged, True, id(source))
-            else:
-                record = _Record(self.name, level, event, merged)
+                merged = _state.sanitizer.fields(merged)
+            if as_entry:
+                exc_text = _exception_text(exc_info)[1] if exc_info else None
+                collect.append((_time(), level, self.name, event, merged, exc_text,
+                                _stack_text() if stack_info else None, plain))
+                return
+            record = _Record(self.name, level, event, merged, plain)
             if exc_info:
                 record.exc_info, record.exc_text = _exception_text(exc_info)
             if stack_info:
@@ -1985,18 +2090,25 @@ class Logger:
             await batch.hand_off_async()
 
 
-for _name in ("trace", "debug", "info", "warning", "error", "critical", "exception"):
-    setattr(Logger, "a" + _name, _async_method(_name))
-del _name
+_LEVEL_METHODS = {"trace": TRACE, "debug": DEBUG, "info": INFO, "warning": WARNING,
+                  "error": ERROR, "critical": CRITICAL, "exception": ERROR}
+for _name, _level in _LEVEL_METHODS.items():
+    setattr(Logger, "a" + _name, _async_method(_level, _name))
+del _name, _level
 
 
-async def _alog(self: Logger, level: int | str, event: Any, /, *args: Any, **kwargs: Any) -> None:
+async def _alog(self: Logger, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
+                stack_info: bool = False, **fields: Any) -> None:
     """Coroutine twin of :meth:`log`: never blocks the event loop."""
     level = _level_value(level)
+    if not self.is_enabled_for(level):
+        return
     queue = _state.queue
-    if queue is not None and queue.block and queue.full():
+    if queue is not None and len(queue._items) >= queue.maxsize and queue.block:
+        if exc_info is True:
+            exc_info = sys.exc_info()
         await _wait_for_room(queue)
-    self.log(level, event, *args, **kwargs)
+    self._emit(level, event, args, fields, exc_info, stack_info)
 
 
 _alog.__name__, _alog.__qualname__ = "alog", "Logger.alog"
@@ -2040,11 +2152,75 @@ def _dispatch_many(std: logging.Logger, records: list) -> None:
                 handler.handle(record)
 
 
-def _batch_method(level: int | None, name: str, asynchronous: bool) -> Callable[..., Any]:
-    """Build a level method of ``_Batch`` (``level`` None: the ``log`` method)."""
+def _batch_method(level: int, name: str, asynchronous: bool) -> Callable[..., Any]:
+    """Build a level method of ``_Batch`` or ``_AsyncBatch``: check the level, collect the record."""
+    exc_default = name == "exception"
+    if asynchronous:
+        async def method(self: _AsyncBatch, event: Any, /, *args: Any, exc_info: Any = exc_default,
+                         stack_info: bool = False, **fields: Any) -> None:
+            if self._collect(level, event, args, fields, exc_info, stack_info):
+                await self.hand_off_async()
+    else:
+        def method(self: _Batch, event: Any, /, *args: Any, exc_info: Any = exc_default,
+                   stack_info: bool = False, **fields: Any) -> None:
+            owner = self._logger
+            try:
+                if not owner._cache[level]:
+                    return
+            except KeyError:
+                if not owner._enabled_slow(level):
+                    return
+            records = self._records
+            owner._emit(level, event, args, fields, exc_info, stack_info, records, self._direct)
+            if len(records) >= self._size:
+                self.hand_off()
+    method.__name__ = name
+    method.__qualname__ = f"{'_AsyncBatch' if asynchronous else '_Batch'}.{name}"
+    return method
 
-    def collect(self: _Batch, level: int, event: Any, args: tuple, fields: dict,
-                exc_info: Any, stack_info: bool) -> bool:
+
+def _direct_handler(std: logging.Logger) -> _OutputHandler | None:
+    """Return our handler if it is the only thing ``std``'s records reach (no filter, no other handler)."""
+    if std.disabled or std.filters:
+        return None
+    found = None
+    node = std
+    while node is not None:
+        for handler in node.handlers:
+            if found is not None or not isinstance(handler, _OutputHandler) or handler.filters:
+                return None
+            found = handler
+        node = node.parent if node.propagate else None
+    return found
+
+
+def _record_from_entry(entry: tuple) -> _Record:
+    """Rebuild a LogRecord from an ``_entry()`` tuple (a batch whose route changed mid-block)."""
+    created, levelno, name, event, fields, exc_text, stack, plain = entry
+    record = _Record(name, levelno, event, fields, plain)
+    record.created, record.exc_text, record.stack_info = created, exc_text, stack
+    return record
+
+
+class _Batch:
+    """What ``Logger.batch()`` yields: the level methods, collecting records in order.
+
+    The route is decided once per block: when our handler is the only thing the
+    records would reach, entry tuples are collected instead of LogRecords and
+    handed to it directly (checked again at each hand-off).
+    """
+
+    __slots__ = ("_logger", "_size", "_records", "_direct")
+
+    def __init__(self, logger: Logger, size: int) -> None:
+        self._logger = logger
+        self._size = size
+        self._records: list = []
+        self._direct = _direct_handler(logger._std) is not None
+
+    def _collect(self, level: int, event: Any, args: tuple, fields: dict, exc_info: Any,
+                 stack_info: bool) -> bool:
+        """Check the level and collect the record; True when a hand-off is due."""
         owner = self._logger
         try:
             if not owner._cache[level]:
@@ -2052,55 +2228,31 @@ def _batch_method(level: int | None, name: str, asynchronous: bool) -> Callable[
         except KeyError:
             if not owner._enabled_slow(level):
                 return False
-        owner._emit(level, event, args, fields, exc_info, stack_info, self._records)
+        owner._emit(level, event, args, fields, exc_info, stack_info, self._records, self._direct)
         return len(self._records) >= self._size
 
-    default_exc = name == "exception"
-    if level is None:
-        if asynchronous:
-            async def method(self: _Batch, lvl: int | str, event: Any, /, *args: Any,
-                             exc_info: Any = None, stack_info: bool = False, **fields: Any) -> None:
-                if collect(self, _level_value(lvl), event, args, fields, exc_info, stack_info):
-                    await self.hand_off_async()
-        else:
-            def method(self: _Batch, lvl: int | str, event: Any, /, *args: Any,
-                       exc_info: Any = None, stack_info: bool = False, **fields: Any) -> None:
-                if collect(self, _level_value(lvl), event, args, fields, exc_info, stack_info):
-                    self.hand_off()
-    elif asynchronous:
-        async def method(self: _Batch, event: Any, /, *args: Any, exc_info: Any = default_exc,
-                         stack_info: bool = False, **fields: Any) -> None:
-            if collect(self, level, event, args, fields, exc_info, stack_info):
-                await self.hand_off_async()
-    else:
-        def method(self: _Batch, event: Any, /, *args: Any, exc_info: Any = default_exc,
-                   stack_info: bool = False, **fields: Any) -> None:
-            if collect(self, level, event, args, fields, exc_info, stack_info):
-                self.hand_off()
-    method.__name__ = name
-    method.__qualname__ = f"{'_AsyncBatch' if asynchronous else '_Batch'}.{name}"
-    return method
-
-
-_BATCH_LEVELS = {"trace": TRACE, "debug": DEBUG, "info": INFO, "warning": WARNING,
-                 "error": ERROR, "critical": CRITICAL, "exception": ERROR, "log": None}
-
-
-class _Batch:
-    """What ``Logger.batch()`` yields: the level methods, collecting records in order."""
-
-    __slots__ = ("_logger", "_size", "_records")
-
-    def __init__(self, logger: Logger, size: int) -> None:
-        self._logger = logger
-        self._size = size
-        self._records: list = []
+    def log(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
+            stack_info: bool = False, **fields: Any) -> None:
+        """Collect ``event`` at ``level``. A bad level raises ValueError/TypeError at once."""
+        if self._collect(_level_value(level), event, args, fields, exc_info, stack_info):
+            self.hand_off()
 
     def hand_off(self) -> None:
         """Hand the collected records to the handlers in one go."""
         records, self._records = self._records, []
+        if not records:
+            return
+        std = self._logger._std
         try:
-            _dispatch_many(self._logger._std, records)
+            if self._direct:
+                handler = _direct_handler(std)
+                if handler is not None:
+                    level = handler.level
+                    handler.put_entries([e for e in records if e[1] >= level] if level else records)
+                    return
+                self._direct = False  # the set-up changed during the block
+                records = list(map(_record_from_entry, records))
+            _dispatch_many(std, records)
         except RecursionError:
             raise
         except Exception as exc:
@@ -2112,6 +2264,12 @@ class _AsyncBatch(_Batch):
 
     __slots__ = ()
 
+    async def log(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
+                  stack_info: bool = False, **fields: Any) -> None:
+        """Collect ``event`` at ``level``. A bad level raises ValueError/TypeError at once."""
+        if self._collect(_level_value(level), event, args, fields, exc_info, stack_info):
+            await self.hand_off_async()
+
     async def hand_off_async(self) -> None:
         queue = _state.queue
         if queue is not None and queue.block and queue.full():
@@ -2119,7 +2277,7 @@ class _AsyncBatch(_Batch):
         self.hand_off()
 
 
-for _name, _level in _BATCH_LEVELS.items():
+for _name, _level in _LEVEL_METHODS.items():
     setattr(_Batch, _name, _batch_method(_level, _name, asynchronous=False))
     setattr(_AsyncBatch, _name, _batch_method(_level, _name, asynchronous=True))
 del _name, _level
