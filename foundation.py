@@ -779,6 +779,7 @@ class _Format:
         self.sanitizer = sanitizer
         self._plans: dict[tuple, _Plan] = {}
         self._fragments: dict[_SharedFields, tuple] = {}
+        self._events: dict[str, str] = {}
         self._names: dict[str, str] = {}
         #: False: render optimistically, leaving the search for unsafe characters
         #: to ``_Output``, which checks each whole batch once and renders a
@@ -790,6 +791,11 @@ class _Format:
     def forget_plans(self) -> None:
         """Drop the cached plans (the emoji sets changed)."""
         self._plans = {}
+
+    def forget_unchecked(self) -> None:
+        """Drop cached text made by the optimistic pass: it may hold an unsafe character."""
+        self._fragments = {}
+        self._events = {}
 
     # -- per key tuple -----------------------------------------------------
     def plan(self, keys: tuple) -> _Plan:
@@ -1145,6 +1151,15 @@ class _JsonFormat(_Format):
             return _json_string(text)
         return '"%s"' % text
 
+    def _event(self, event: str) -> str:
+        if self.strict:  # the cache is for what the optimistic pass renders
+            return self.string(event)
+        text = self.string(event)
+        if len(self._events) >= 4096:
+            self._events = {}
+        self._events[event] = text
+        return text
+
     def _name(self, name: str) -> str:
         text = _json_string_ascii(name) if not name.isprintable() else self.string(name)
         if len(self._names) < 4096:
@@ -1174,7 +1189,8 @@ class _JsonFormat(_Format):
             tail += ',"stack":' + string(stack)
         return (f'{{"timestamp":{stamp},"level":{self._levels.get(level) or self._level(level)},'
                 f'"logger":{self._names.get(name) or self._name(name)},'
-                f'"event":{string(markers + event) if markers else string(event)}{part}{tail}}}\n')
+                f'"event":{string(markers + event) if markers else self._events.get(event) or self._event(event)}'
+                f'{part}{tail}}}\n')
 
     @staticmethod
     def float_text(v: float) -> str:
@@ -1333,7 +1349,7 @@ class _Output:
         if data is None:  # an unsafe character somewhere: render again, checking every value
             fmt = self.format
             fmt.strict = True
-            fmt._fragments = {}  # they may hold what the optimistic pass let through
+            fmt.forget_unchecked()
             try:
                 lines = self._render(entries)
             finally:
@@ -1570,9 +1586,11 @@ class _BatchQueue:
         Called by the writer thread only.
         """
         items = self._items
-        if len(items) <= self._wake_len and not self._urgent:
+        if len(items) <= self._wake_len and not self._urgent and not self._controls:
             self._sleeping = True
-            if len(items) <= self._wake_len and not self._urgent:  # re-check: no lost wake-up
+            # Check again once _sleeping is visible: a producer that appended in
+            # between either sees _sleeping and wakes us, or is seen here.
+            if len(items) <= self._wake_len and not self._urgent and not self._controls:
                 self._wake.wait(self.interval)
             self._sleeping = False
             self._wake.clear()
