@@ -59,7 +59,7 @@ __all__ = [
     # Context
     "bind_context", "unbind_context", "clear_context", "get_context", "context",
     # Rendering
-    "register_emoji_set",
+    "register_emoji_set", "DEFAULT_REDACT",
     # Logger facade
     "Logger", "get_logger", "logger",
     # Configuration
@@ -357,8 +357,12 @@ class _Derived:
         if record is None:
             return self
         value = self._compute(record)
-        record.__dict__[self._name] = value
+        _instance_dict(record)[self._name] = value
         return value
+
+
+#: The real instance dict of a LogRecord, bypassing ``_Record.__dict__`` below.
+_instance_dict = logging.LogRecord.__dict__["__dict__"].__get__
 
 
 def _thread_name(record: logging.LogRecord) -> str:
@@ -422,11 +426,32 @@ class _Record(logging.LogRecord):
         self.exc_info = self.exc_text = self.stack_info = None
         self._plain = plain  # False: _Sanitizer copied the fields (lists, dicts may be there)
 
+    @property
+    def __dict__(self) -> dict:  # type: ignore[override]
+        """The instance dict, with every standard attribute in it.
+
+        ``logging.Formatter`` (``%(levelname)s``), pickling handlers and other
+        integrations read ``record.__dict__`` directly, so the attributes kept
+        on the class or computed when read are copied in when it is asked for.
+        """
+        own = _instance_dict(self)
+        if "levelno" in own and "levelname" not in own:
+            for name in _RECORD_DEFAULTS:
+                if name not in own:
+                    own[name] = getattr(self, name)
+        return own
+
     def getMessage(self) -> str:
         """Return the event text; never raises, even for a bad %-format."""
         msg = self.msg if type(self.msg) is str else _safe_str(self.msg)
         return _format_event(msg, self.args) if self.args else msg
 
+
+#: The attributes a _Record keeps on its class or computes when read.
+_RECORD_DEFAULTS = ("pathname", "filename", "module", "lineno", "funcName", "args", "process",
+                    "levelname", "msecs", "relativeCreated", "threadName", "processName")
+if sys.version_info >= (3, 12):  # gh-91513 added LogRecord.taskName
+    _RECORD_DEFAULTS += ("taskName",)
 
 #: The attributes every LogRecord has; the others on a foreign record are
 #: ``extra=`` fields and are written as fields.
@@ -1247,7 +1272,7 @@ class _Sink:
             self._flush()
 
     def flush(self) -> None:
-        if self._flush is not None and not self.broken:
+        if self._flush is not None and not self.broken and not getattr(self.stream, "closed", False):
             self._flush()
 
     def close(self) -> None:
@@ -1368,9 +1393,15 @@ class _Output:
         except BrokenPipeError as exc:
             self.dropped += count
             self._broken_pipe(exc)
+        except RecursionError:
+            self.dropped += count
+            raise
         except Exception as exc:
             self.dropped += count
             _report_error("write", exc)
+        except BaseException:  # KeyboardInterrupt, SystemExit from the sink: counted, not swallowed
+            self.dropped += count
+            raise
 
     def _render(self, entries: list) -> list:
         render = self._render_processed if self.processors else self.format.render
@@ -1777,6 +1808,7 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
         self.writer = _Writer(queue, output)
         self.writer.start()
         self._put = queue.put
+        self._stuck = False
 
     def handle(self, record: logging.LogRecord) -> bool:
         try:
@@ -1821,6 +1853,8 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
 
     def flush_wait(self, timeout: float | None = None) -> bool:
         """Wait until every record queued before the call is written and the sink flushed."""
+        if self._stuck:  # a stop() timed out: the sink does not return, waiting again is pointless
+            return False
         if not self.writer.is_alive():
             self.output.write_entries(self.queue.drain())
             self.output.flush()
@@ -1833,14 +1867,28 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
         self.flush_wait(_state.shutdown_timeout)
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Drain the queue and stop the writer; later records are written synchronously."""
+        """Drain the queue and stop the writer; later records are written synchronously.
+
+        If the writer does not finish within ``timeout`` (a stuck sink), later
+        records are counted as dropped and later stops and flushes return at once:
+        exit must not wait for the sink again.
+        """
+        if self._stuck:
+            return False
         stopped = self.writer.stop(timeout)
-        self._put = self._write_now
+        self.queue.alive = False
         if stopped:
-            self.queue.alive = False
+            self._put = self._write_now
             self.output.write_entries(self.queue.drain())
             self.output.flush()
+        else:
+            self._stuck = True
+            self._put = self._drop
         return stopped
+
+    def _drop(self, entry: tuple) -> None:
+        with self.queue._room:
+            self.queue.dropped += 1
 
     def close(self) -> None:
         self.stop(_state.shutdown_timeout)
@@ -2472,7 +2520,7 @@ def _resolve(options: dict) -> dict:
                         f"valid options: {', '.join(_OPTIONS)}")
     if options.get("stream") is not None and options.get("file") is not None:
         raise ValueError("configure() takes stream= or file=, not both")
-    resolved = {}
+    resolved: dict = {"file_variable": None}  # the environment variable that named the file, if one did
     for name, option in _OPTIONS.items():
         if name in options:
             resolved[name] = option.check(options[name], name)
@@ -2486,12 +2534,18 @@ def _resolve(options: dict) -> dict:
                 continue
             try:
                 resolved[name] = option.check(raw, variable)
+                if name == "file":
+                    resolved["file_variable"] = variable
             except (ValueError, TypeError) as exc:
-                _write_stderr(_escape_control(
-                    f"foundation: ignoring {variable}={raw!r}: {exc}; using the default "
-                    f"{option.default!r}") + "\n")
+                _env_warning(variable, raw, exc, option.default)
             break
     return resolved
+
+
+def _env_warning(variable: str, raw: str, problem: object, default: object) -> None:
+    """The one stderr line for a bad environment value."""
+    _write_stderr(_escape_control(
+        f"foundation: ignoring {variable}={raw!r}: {problem}; using the default {default!r}") + "\n")
 
 
 def _colors_wanted(option: bool | None, sink: _Sink) -> bool:
@@ -2553,24 +2607,24 @@ def configure(**options: Any) -> None:
 
 
 def _auto_configure() -> None:
-    """Configure from the environment on first use; a failure leaves stderr output."""
+    """Configure from the environment on first use (a bad value never breaks a log call)."""
     with _state.lock:
-        if _state.configured:
-            return
-        cfg = _resolve({})
-        try:
-            _install(cfg)
-        except Exception as exc:  # e.g. FOUNDATION_LOG_FILE cannot be opened
-            _write_stderr(f"foundation: {type(exc).__name__}: {_safe_str(exc)}; logging to stderr\n")
-            cfg["file"] = None
-            _install(cfg)
+        if not _state.configured:
+            _install(_resolve({}))
 
 
 def _install(cfg: dict) -> None:
     """Replace the current set-up with one built from the resolved options ``cfg``."""
+    sink = None
     if cfg["file"] is not None:
-        sink = _Sink(path=cfg["file"])
-    else:
+        try:
+            sink = _Sink(path=cfg["file"])
+        except OSError as exc:
+            if cfg["file_variable"] is None:
+                raise  # given to configure(): loud
+            _env_warning(cfg["file_variable"], cfg["file"], f"cannot open it ({exc.strerror})", None)
+            cfg["file"] = None
+    if sink is None:
         sink = _Sink(stream=cfg["stream"] if cfg["stream"] is not None else sys.stderr)
     redactor = _Redactor(cfg["redact"])
     sanitizer = _Sanitizer(redactor, cfg["max_depth"])
@@ -2602,6 +2656,7 @@ def _install(cfg: dict) -> None:
         logging.getLogger(name).setLevel(level)
     _state.module_levels = dict(cfg["module_levels"])
     _state.configured = True
+    _register_exit_hooks()
 
 
 def _uninstall(timeout: float) -> None:
@@ -2610,6 +2665,7 @@ def _uninstall(timeout: float) -> None:
     if handler is not None:
         logging.getLogger().removeHandler(handler)
         handler.stop(timeout)
+        handler.close()
         _state.handler = None
         if _state.owned_sink is not None:
             try:
@@ -2675,6 +2731,26 @@ def _shutdown_at_exit(shutdown: Callable[[float], None] = shutdown, state: _Stat
 
 
 atexit.register(_shutdown_at_exit)
+_exit_hooks_registered = False
+
+
+def _register_exit_hooks() -> None:
+    """Also drain where atexit does not run: multiprocessing children started by fork.
+
+    They end with os._exit() after threading._shutdown(), which runs the hooks
+    of threading._register_atexit (3.9+; concurrent.futures uses it). At a
+    normal exit those hooks run before non-daemon threads are joined: what such
+    threads log afterwards is written synchronously, so nothing is lost.
+    """
+    global _exit_hooks_registered
+    register = getattr(threading, "_register_atexit", None)
+    if _exit_hooks_registered or register is None:
+        return
+    try:
+        register(_shutdown_at_exit)
+        _exit_hooks_registered = True
+    except RuntimeError:  # "can't register atexit after shutdown"
+        pass
 
 
 def _before_fork() -> None:

@@ -1,0 +1,2890 @@
+# SPDX-License-Identifier: MIT
+"""Tests for foundation.py: each one holds a promise of DESIGN.md.
+
+One class per section of foundation.py, in the file's order. Output is captured
+with ``configure(stream=io.StringIO())`` (or a file) and read after
+``foundation.flush()``. Threads are synchronised with ``flush()`` and Events;
+a timeout only bounds a failure, except where a test checks that something
+does *not* happen (a blocked producer, a flush that cannot finish), and says so.
+Process-level promises (exit, fork, broken pipe, import) run in a subprocess.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import copy
+import datetime
+import decimal
+import enum
+import errno
+import inspect
+import io
+import json
+import logging
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+
+import pytest
+
+import foundation
+
+HERE = pathlib.Path(__file__).resolve().parent
+WAIT = 10.0  #: seconds: bounds a wait that only runs out when the library is broken
+HOLD = 30.0  #: seconds a GateSink holds the writer at most (longer than WAIT on purpose)
+SHORT = 0.2  #: seconds: used only to show that something does NOT happen
+
+#: Every character that must never reach the output raw from user data.
+UNSAFE = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]))
+UNSAFE_RE = re.compile("[%s]" % re.escape(UNSAFE))
+
+DAS_TABLE = [  # the built-in emoji set as DESIGN.md fixes it
+    ("domain", "auth", "🔑"), ("domain", "database", "🗄️"), ("domain", "network", "🌐"),
+    ("domain", "system", "⚙️"), ("domain", "no-such-domain", "❓"),
+    ("action", "login", "➡️"), ("action", "query", "🔍"), ("action", "connect", "🔗"),
+    ("action", "start", "🚀"), ("action", "stop", "🛑"), ("action", "no-such-action", "❓"),
+    ("status", "success", "✅"), ("status", "complete", "🏁"), ("status", "error", "🔥"),
+    ("status", "failure", "❌"), ("status", "retry", "🔁"), ("status", "timeout", "⏱️"),
+    ("status", "no-such-status", "➡️"),
+]
+
+FORMATS = ["key_value", "json", "logfmt"]
+MODES = ["queue", "sync"]
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+def level_id(value):
+    """A stable test id for a level value (no memory addresses)."""
+    return "object()" if type(value) is object else repr(value)
+
+
+def _no_constant(name):
+    raise ValueError(f"non-strict JSON token {name}")
+
+
+def loads(line):
+    """Parse one JSON line strictly: NaN and Infinity tokens are errors."""
+    return json.loads(line, parse_constant=_no_constant)
+
+
+def split_lines(text):
+    """Split output on ``\\n`` only (str.splitlines would also split on U+2028, \\x85, ...)."""
+    assert text == "" or text.endswith("\n"), f"output does not end with a newline: {text[-80:]!r}"
+    return text.split("\n")[:-1]
+
+
+class Capture:
+    """Output of a configured logger: read only after ``foundation.flush()``."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def text(self):
+        assert foundation.flush(WAIT) is True, "flush() did not finish"
+        return self.stream.getvalue()
+
+    def lines(self):
+        return split_lines(self.text())
+
+    def records(self):
+        return [loads(line) for line in self.lines()]
+
+    def record(self):
+        records = self.records()
+        assert len(records) == 1, records
+        return records[0]
+
+
+def capture(**options):
+    """Configure foundation to write to a fresh StringIO (JSON unless told otherwise)."""
+    options.setdefault("format", "json")
+    stream = options.pop("stream", None) or io.StringIO()
+    foundation.configure(stream=stream, **options)
+    return Capture(stream)
+
+
+def json_of(value, **options):
+    """Log one record with field ``v=value`` as JSON; return the parsed ``v``."""
+    out = capture(**options)
+    foundation.get_logger("app").info("value", v=value)
+    return out.record()["v"]
+
+
+_KV_TOKEN = re.compile(r'(?:^| )([^\s="]+|"(?:[^"\\]|\\.)*")=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+
+
+def unquote(token):
+    """Undo the quoting of a key_value/logfmt token (only ``\\"`` and ``\\\\``)."""
+    if token.startswith('"'):
+        return re.sub(r'\\(["\\])', r"\1", token[1:-1])
+    return token
+
+
+def text_fields(line):
+    """The ``key=value`` pairs of a key_value or logfmt line, as raw tokens."""
+    return [(unquote(k), v) for k, v in _KV_TOKEN.findall(line)]
+
+
+def text_field(line, key):
+    """The raw value token of ``key`` in a key_value/logfmt line (the last one)."""
+    values = [v for k, v in text_fields(line) if k == key]
+    assert values, f"no {key}= in {line!r}"
+    return values[-1]
+
+
+def field_of(fmt, line, key):
+    """The value of ``key`` in ``line`` of format ``fmt``, as text."""
+    if fmt == "json":
+        value = loads(line)[key]
+        return value if isinstance(value, str) else json.dumps(value)
+    return unquote(text_field(line, key))
+
+
+def assert_clean(text, records):
+    """``text`` holds exactly ``records`` physical lines and no raw control character."""
+    assert text.count("\n") == records, text
+    assert text.endswith("\n")
+    for line in split_lines(text):
+        bad = UNSAFE_RE.search(line)
+        assert bad is None, f"raw {bad.group()!r} in {line!r}"
+
+
+class GateSink:
+    """A stream whose ``write()`` waits at a gate: holds the writer thread while closed."""
+
+    def __init__(self):
+        self.entered = threading.Event()  # set once a write() has started
+        self.gate = threading.Event()  # open it to let writes through
+        self.chunks = []
+        self._lock = threading.Lock()
+
+    def write(self, text):
+        self.entered.set()
+        self.gate.wait(HOLD)
+        with self._lock:
+            self.chunks.append(text)
+
+    def flush(self):
+        pass
+
+    def text(self):
+        with self._lock:
+            return "".join(self.chunks)
+
+    def lines(self):
+        return split_lines(self.text())
+
+    def records(self):
+        return [loads(line) for line in self.lines()]
+
+
+class RecordingSink:
+    """A stream that remembers each ``write()`` and ``flush()`` call, in order."""
+
+    def __init__(self):
+        self.calls = []
+        self._lock = threading.Lock()
+
+    def write(self, text):
+        with self._lock:
+            self.calls.append(("write", text))
+
+    def flush(self):
+        with self._lock:
+            self.calls.append(("flush", None))
+
+    def writes(self):
+        with self._lock:
+            return [text for kind, text in self.calls if kind == "write"]
+
+    def text(self):
+        return "".join(self.writes())
+
+
+class BrokenSink:
+    """A stream whose ``write()`` raises ``exc`` (the first ``times`` calls; None: always)."""
+
+    def __init__(self, exc, times=None):
+        self.exc = exc
+        self.times = times
+        self.calls = 0
+        self.good = []
+
+    def write(self, text):
+        self.calls += 1
+        if self.times is None or self.calls <= self.times:
+            raise self.exc
+        self.good.append(text)
+
+    def flush(self):
+        pass
+
+    def text(self):
+        return "".join(self.good)
+
+
+class TTYStream(io.StringIO):
+    """A StringIO that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def own_handlers():
+    """The handlers foundation has on the root logger."""
+    return [h for h in logging.getLogger().handlers if type(h).__module__ == foundation.__name__]
+
+
+def wait_writer_held(sink):
+    """Log one record and wait until the writer thread is inside the sink's write()."""
+    foundation.get_logger("app").error("gate")  # ERROR: the writer need not wait for a batch
+    assert sink.entered.wait(WAIT), "the writer never started writing"
+
+
+def clean_env(**extra):
+    """The environment for a subprocess: ours, without any logging configuration."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FOUNDATION_LOG_", "PROVIDE_LOG_")) and k not in ("NO_COLOR", "FORCE_COLOR")}
+    env["PYTHONPATH"] = str(HERE)
+    env["PYTHONIOENCODING"] = "utf-8"
+    env.update(extra)
+    return env
+
+
+def run_python(code, *args, env=None, timeout=60):
+    """Run ``code`` in a fresh interpreter (this one), importing foundation from this folder."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+                          cwd=str(HERE), env=clean_env(**(env or {})), capture_output=True,
+                          encoding="utf-8", errors="backslashreplace", timeout=timeout)
+
+
+def read_json_lines(path):
+    """The JSON records of a log file, which must be valid UTF-8."""
+    return [loads(line) for line in split_lines(pathlib.Path(path).read_bytes().decode("utf-8"))]
+
+
+# ---------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def restore_logging(monkeypatch):
+    """Give each test a clean environment; afterwards undo what foundation did to logging."""
+    for name in list(os.environ):
+        if name.startswith(("FOUNDATION_LOG_", "PROVIDE_LOG_")) or name in ("NO_COLOR", "FORCE_COLOR"):
+            monkeypatch.delenv(name)
+    root = logging.getLogger()
+    root_level = root.level
+    levels = {name: lg.level for name, lg in logging.Logger.manager.loggerDict.items()
+              if isinstance(lg, logging.Logger)}
+    foundation.clear_context()
+    yield
+    foundation.shutdown()
+    for handler in own_handlers():
+        root.removeHandler(handler)
+    root.setLevel(root_level)
+    for name, lg in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger) and lg.level != levels.get(name, logging.NOTSET):
+            lg.setLevel(levels.get(name, logging.NOTSET))
+    foundation.clear_context()
+
+
+@pytest.fixture
+def gate():
+    """A GateSink, opened at teardown so that no writer stays held."""
+    sink = GateSink()
+    yield sink
+    sink.gate.set()
+
+
+@pytest.fixture
+def log():
+    """A facade over the logger ``app``."""
+    return foundation.get_logger("app")
+
+
+# ---------------------------------------------------------------------------
+# Levels and constants
+# ---------------------------------------------------------------------------
+
+class TestLevels:
+    LEVEL_NAMES = [
+        ("TRACE", 5), ("trace", 5), (" Debug ", logging.DEBUG), ("info", logging.INFO),
+        ("WARNING", logging.WARNING), ("warn", logging.WARNING), (" Warn", logging.WARNING),
+        ("error", logging.ERROR), ("Critical", logging.CRITICAL), ("FATAL", logging.CRITICAL),
+        ("fatal ", logging.CRITICAL), (30, 30), (15, 15),
+    ]
+    BAD_LEVELS = ["LOUD", "", "  ", "infoo", "5", 3.5, None, b"INFO", [20], object()]
+
+    def test_level_constants_alias_logging(self):
+        """TRACE is 5 and the other constants are logging's own values."""
+        assert foundation.TRACE == 5
+        assert (foundation.DEBUG, foundation.INFO, foundation.WARNING, foundation.ERROR,
+                foundation.CRITICAL) == (logging.DEBUG, logging.INFO, logging.WARNING,
+                                         logging.ERROR, logging.CRITICAL)
+
+    def test_trace_is_registered_with_logging(self):
+        """TRACE is known to logging by name in both directions."""
+        assert logging.getLevelName(5) == "TRACE"
+        assert logging.getLevelName("TRACE") == 5
+
+    def test_import_does_not_monkeypatch_logging(self):
+        """Importing, configuring and logging leave logging's classes and factories as they were."""
+        result = run_python("""
+            import logging, sys
+            def snapshot():
+                return (logging.getLoggerClass(), logging.getLogRecordFactory(),
+                        {k: id(v) for k, v in vars(logging.Logger).items()},
+                        {k: id(v) for k, v in vars(logging.LogRecord).items()},
+                        {k: id(v) for k, v in vars(logging.Handler).items()},
+                        {k: id(v) for k, v in vars(logging.Formatter).items()},
+                        logging.setLoggerClass, logging.makeLogRecord, logging.getLogger)
+            before = snapshot()
+            import foundation
+            foundation.configure(stream=sys.stdout, mode="sync")
+            foundation.get_logger("x").info("hello")
+            logging.getLogger("y").warning("plain")
+            assert snapshot() == before, "logging was patched"
+            print("ok")
+        """)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[-1] == "ok"
+
+    @pytest.mark.parametrize("name,value", LEVEL_NAMES)
+    def test_configure_level_takes_names_and_ints(self, name, value):
+        """configure(level=...) takes an int or a name in any case, spaces trimmed."""
+        capture(level=name)
+        assert logging.getLogger().level == value
+
+    @pytest.mark.parametrize("name,value", LEVEL_NAMES)
+    def test_log_takes_names_and_ints(self, name, value, log):
+        """log(level, ...) takes an int or a name in any case, spaces trimmed."""
+        out = capture(level=1)
+        log.log(name, "event")
+        record = out.record()
+        assert record["event"] == "event"
+        if value in (5, 10, 20, 30, 40, 50):
+            expected = {5: "trace", 10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+            assert record["level"] == expected[value]
+
+    @pytest.mark.parametrize("name,value", LEVEL_NAMES)
+    def test_is_enabled_for_takes_names_and_ints(self, name, value, log):
+        """is_enabled_for() takes the same spellings and compares with the configured level."""
+        capture(level=value)
+        assert log.is_enabled_for(name) is True
+        capture(level=value + 1)
+        assert log.is_enabled_for(name) is False
+
+    @pytest.mark.parametrize("bad", BAD_LEVELS, ids=level_id)
+    def test_log_with_bad_level_raises_naming_value_and_choices(self, bad, log):
+        """log() with a bad level raises ValueError/TypeError naming the value and the valid names."""
+        capture()
+        with pytest.raises((ValueError, TypeError)) as info:
+            log.log(bad, "event")
+        message = str(info.value)
+        assert repr(bad) in message or str(bad) in message
+        assert "DEBUG" in message and "CRITICAL" in message
+
+    @pytest.mark.parametrize("bad", BAD_LEVELS, ids=level_id)
+    def test_log_with_bad_level_raises_even_when_nothing_would_be_written(self, bad, log):
+        """A bad level is a programming error and raises at once, whatever the configured level."""
+        capture(level="CRITICAL")
+        with pytest.raises((ValueError, TypeError)):
+            log.log(bad, "event")
+
+    @pytest.mark.parametrize("bad", BAD_LEVELS, ids=level_id)
+    def test_other_places_reject_bad_levels(self, bad, log):
+        """configure(level=), module_levels, is_enabled_for() and alog() reject bad levels."""
+        capture()
+        for call in (lambda: foundation.configure(level=bad, stream=io.StringIO()),
+                     lambda: foundation.configure(module_levels={"m": bad}, stream=io.StringIO()),
+                     lambda: log.is_enabled_for(bad),
+                     lambda: asyncio.run(log.alog(bad, "event"))):
+            with pytest.raises((ValueError, TypeError)) as info:
+                call()
+            message = str(info.value)
+            assert repr(bad) in message or str(bad) in message, message
+            assert "DEBUG" in message and "CRITICAL" in message, message
+
+    def test_level_filters_records(self, log):
+        """Records below the configured level are not written; the rest are, with their level name."""
+        out = capture(level="WARNING")
+        log.trace("t")
+        log.debug("d")
+        log.info("i")
+        log.warning("w")
+        log.error("e")
+        log.critical("c")
+        records = out.records()
+        assert [(r["event"], r["level"]) for r in records] == [
+            ("w", "warning"), ("e", "error"), ("c", "critical")]
+
+    def test_trace_level_is_written_when_enabled(self, log):
+        """At level TRACE, trace records are written with the level name "trace"."""
+        out = capture(level="TRACE")
+        log.trace("t")
+        assert out.record()["level"] == "trace"
+
+    def test_disabled_level_evaluates_nothing(self, log):
+        """A disabled call touches no field value: no lazy call, no repr()."""
+        touched = []
+
+        class Spy:
+            def __repr__(self):
+                touched.append("repr")
+                return "spy"
+
+        out = capture(level="INFO")
+        log.debug("hidden", spy=Spy(), lazy=foundation.lazy(lambda: touched.append("lazy")))
+        log.trace("hidden", spy=Spy())
+        assert out.lines() == []
+        assert touched == []
+
+    def test_std_setlevel_changes_what_the_facade_writes(self, log):
+        """logging.getLogger(name).setLevel() at any time changes what the facade writes."""
+        out = capture(level="INFO")
+        log.debug("before")
+        logging.getLogger("app").setLevel(logging.DEBUG)
+        log.debug("lowered")
+        logging.getLogger("app").setLevel(logging.ERROR)
+        log.warning("raised")
+        log.error("error")
+        assert [r["event"] for r in out.records()] == ["lowered", "error"]
+
+    def test_is_debug_and_trace_enabled(self, log):
+        """is_debug_enabled() and is_trace_enabled() follow the configured level."""
+        capture(level="DEBUG")
+        assert log.is_debug_enabled() is True
+        assert log.is_trace_enabled() is False
+        capture(level="TRACE")
+        assert log.is_trace_enabled() is True
+        capture(level="INFO")
+        assert log.is_debug_enabled() is False
+
+
+# ---------------------------------------------------------------------------
+# Errors and counters
+# ---------------------------------------------------------------------------
+
+class TestErrors:
+    SINK_ERRORS = [
+        OSError(errno.ENOSPC, "No space left on device"),
+        ValueError("I/O operation on closed file."),
+        RuntimeError("sink exploded"),
+        UnicodeEncodeError("ascii", "é", 0, 1, "ordinal not in range"),
+    ]
+
+    @pytest.mark.parametrize("mode", MODES)
+    @pytest.mark.parametrize("exc", SINK_ERRORS, ids=lambda e: type(e).__name__)
+    def test_broken_sink_never_raises_and_counts(self, mode, exc, log):
+        """A sink that always fails: calls return normally, errors are counted, every record is dropped."""
+        sink = BrokenSink(exc)
+        foundation.configure(stream=sink, mode=mode, format="json")
+        for i in range(10):
+            log.info("event", i=i)
+            log.error("bad", i=i)
+        assert foundation.flush(WAIT) is True
+        stats = foundation.stats()
+        assert stats["errors"] >= 1
+        assert stats["written"] == 0
+        assert stats["emitted"] == 20
+        assert stats["dropped"] == stats["emitted"]
+
+    @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+    @pytest.mark.parametrize("mode", MODES)
+    def test_full_disk_never_raises(self, mode, log):
+        """A file on a full disk (/dev/full): calls return normally, errors counted, records dropped."""
+        foundation.configure(file="/dev/full", mode=mode, format="json")
+        for i in range(50):
+            log.info("event", seq=i)
+        assert foundation.flush(WAIT) is True
+        stats = foundation.stats()
+        assert stats["errors"] >= 1
+        assert stats["written"] == 0
+        assert stats["dropped"] == stats["emitted"] == 50
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_closed_stream_never_raises(self, mode, log):
+        """Logging to a stream the application has closed never raises; the loss is counted."""
+        stream = io.StringIO()
+        foundation.configure(stream=stream, mode=mode)
+        stream.close()
+        log.info("after close", n=1)
+        assert foundation.flush(WAIT) is True
+        stats = foundation.stats()
+        assert stats["errors"] >= 1
+        assert stats["written"] + stats["dropped"] == stats["emitted"] == 1
+
+    def test_sink_errors_reported_on_stderr_once_a_second_with_suppressed_count(self):
+        """Sink errors give one stderr line per second; the next line says how many were suppressed."""
+        result = run_python("""
+            import threading, time
+            now = [1000.0]
+            time.monotonic = lambda: now[0]  # a clock the test moves: no sleeping
+            import foundation
+
+            class Full:
+                def write(self, text):
+                    raise OSError(28, "No space left on device")
+
+            foundation.configure(stream=Full(), mode="sync")
+            log = foundation.get_logger("app")
+            for i in range(100):
+                log.info("event", i=i)
+            now[0] += 1.5
+            log.info("later")
+            print(foundation.stats()["errors"])
+        """)
+        assert result.returncode == 0, result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 2, lines
+        assert "No space left on device" in lines[0]
+        assert "99" in lines[1], lines[1]
+        assert result.stdout.split() == ["101"]
+
+    def test_bad_value_in_field_never_raises(self, log):
+        """A field whose repr() raises, or a non-str event whose str() raises, still gives a line."""
+
+        class Bad:
+            def __repr__(self):
+                raise RuntimeError("no repr")
+
+            def __str__(self):
+                raise RuntimeError("no str")
+
+        for mode in MODES:
+            out = capture(mode=mode)
+            log.info(Bad(), v=Bad(), nested=[Bad(), {"k": Bad()}])
+            assert len(out.lines()) == 1
+            assert foundation.stats()["written"] == 1
+
+    def test_keyboard_interrupt_from_lazy_field_is_not_swallowed(self, log):
+        """KeyboardInterrupt raised while building a record reaches the application."""
+        capture()
+
+        def interrupt():
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            log.info("event", v=foundation.lazy(interrupt))
+
+    def test_errors_count_resets_on_configure(self, log):
+        """stats()["errors"] counts since the last configure()."""
+        foundation.configure(stream=BrokenSink(RuntimeError("x")), mode="sync")
+        log.info("event")
+        assert foundation.stats()["errors"] >= 1
+        capture()
+        assert foundation.stats()["errors"] == 0
+
+
+# ---------------------------------------------------------------------------
+# Lazy fields
+# ---------------------------------------------------------------------------
+
+class TestLazyFields:
+    def test_lazy_returns_a_lazy_field(self):
+        """lazy(f) returns a LazyField."""
+        assert isinstance(foundation.lazy(lambda: 1), foundation.LazyField)
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_lazy_value_is_written(self, mode, log):
+        """A lazy field is written as the value its function returns."""
+        out = capture(mode=mode)
+        log.info("event", n=foundation.lazy(lambda: 42), d=foundation.lazy(lambda: {"a": [1, 2]}))
+        record = out.record()
+        assert record["n"] == 42
+        assert record["d"] == {"a": [1, 2]}
+
+    def test_lazy_not_called_below_level(self, log):
+        """The function is not called when the record's level is disabled."""
+        calls = []
+        out = capture(level="WARNING")
+        log.info("hidden", v=foundation.lazy(lambda: calls.append(1)))
+        log.debug("hidden", v=foundation.lazy(lambda: calls.append(1)))
+        assert out.lines() == []
+        assert calls == []
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_lazy_called_once_on_callers_thread(self, mode, log):
+        """The function runs exactly once per record, on the thread that logged."""
+        calls = []
+
+        def compute():
+            calls.append(threading.get_ident())
+            return "computed"
+
+        out = capture(mode=mode)
+        second = logging.Handler()  # a second handler reads the same record
+        second.emit = lambda record: None
+        logging.getLogger("app").addHandler(second)
+        try:
+            log.info("event", v=foundation.lazy(compute))
+            assert out.record()["v"] == "computed"
+        finally:
+            logging.getLogger("app").removeHandler(second)
+        assert calls == [threading.get_ident()]
+
+    def test_lazy_error_is_written_in_place(self, log):
+        """A function that raises gives "<lazy error: ExcType: message>" and the record is written."""
+        out = capture()
+
+        def boom():
+            raise ValueError("no value here")
+
+        log.info("event", v=foundation.lazy(boom), other=1)
+        record = out.record()
+        assert record["v"] == "<lazy error: ValueError: no value here>"
+        assert record["other"] == 1
+        assert foundation.stats()["written"] == 1
+
+    def test_bound_and_context_lazy_fields_are_computed_per_record(self, log):
+        """A lazy field bound to a logger or the context is computed for each record."""
+        counter = iter(range(100))
+        out = capture()
+        bound = log.bind(b=foundation.lazy(lambda: next(counter)))
+        with foundation.context(c=foundation.lazy(lambda: "ctx")):
+            bound.info("one")
+            bound.info("two")
+        records = out.records()
+        assert [r["b"] for r in records] == [0, 1]
+        assert [r["c"] for r in records] == ["ctx", "ctx"]
+
+    def test_lazy_field_in_batch_is_computed_on_callers_thread(self, log):
+        """In a batch, a lazy field is computed when the call passes the level check."""
+        calls = []
+        out = capture()
+        with log.batch() as batch:
+            batch.info("kept", v=foundation.lazy(lambda: calls.append("info") or 1))
+            batch.debug("dropped", v=foundation.lazy(lambda: calls.append("debug") or 2))
+        assert calls == ["info"]
+        assert [r["v"] for r in out.records()] == [1]
+
+
+# ---------------------------------------------------------------------------
+# Context
+# ---------------------------------------------------------------------------
+
+class TestContext:
+    def test_bind_context_adds_fields_to_every_logger(self):
+        """Context fields appear on the records of every logger."""
+        out = capture()
+        foundation.bind_context(request_id="r1", user=7)
+        foundation.get_logger("a").info("one")
+        foundation.get_logger("b").bind(x=1).info("two")
+        records = out.records()
+        assert len(records) == 2
+        for record in records:
+            assert record["request_id"] == "r1" and record["user"] == 7, record
+
+    def test_get_context_returns_a_copy(self):
+        """get_context() returns the fields; changing the returned dict changes nothing."""
+        foundation.bind_context(a=1)
+        ctx = foundation.get_context()
+        assert ctx == {"a": 1}
+        ctx["b"] = 2
+        assert foundation.get_context() == {"a": 1}
+
+    def test_unbind_and_clear_context(self):
+        """unbind_context() removes keys (missing ones ignored); clear_context() removes all."""
+        foundation.bind_context(a=1, b=2, c=3)
+        foundation.unbind_context("a", "missing")
+        assert foundation.get_context() == {"b": 2, "c": 3}
+        foundation.clear_context()
+        assert foundation.get_context() == {}
+
+    def test_context_manager_restores_on_exit_and_on_error(self, log):
+        """context(**fields) binds for the block and restores the outer fields, even if it raises."""
+        out = capture()
+        foundation.bind_context(outer=1, shared="outer")
+        with foundation.context(inner=2, shared="inner"):
+            log.info("inside")
+            assert foundation.get_context() == {"outer": 1, "shared": "inner", "inner": 2}
+        with pytest.raises(ZeroDivisionError):
+            with foundation.context(temp=1):
+                1 / 0
+        log.info("outside")
+        inside, outside = out.records()
+        assert (inside["outer"], inside["inner"], inside["shared"]) == (1, 2, "inner")
+        assert outside["shared"] == "outer" and "inner" not in outside and "temp" not in outside
+        assert foundation.get_context() == {"outer": 1, "shared": "outer"}
+
+    def test_precedence_context_then_bound_then_call(self, log):
+        """When names repeat, bound fields beat context fields and call fields beat both."""
+        out = capture()
+        foundation.bind_context(k="context", c_only=1)
+        bound = log.bind(k="bound", b_only=2)
+        bound.info("bound wins")
+        bound.info("call wins", k="call")
+        first, second = out.records()
+        assert first["k"] == "bound" and second["k"] == "call"
+        assert first["c_only"] == 1 and first["b_only"] == 2
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_field_order_is_context_bound_call(self, fmt, log):
+        """Fields follow the library's keys in insertion order: context, bound, call; never sorted."""
+        out = capture(format=fmt, emoji=False)
+        foundation.bind_context(zc=1, ac=2)
+        log.bind(mb=3, bb=4).info("event", zz=5, aa=6, mm=7)
+        (line,) = out.lines()
+        if fmt == "json":
+            keys = list(json.loads(line))
+            assert keys == ["timestamp", "level", "logger", "event", "zc", "ac", "mb", "bb", "zz", "aa", "mm"]
+        else:
+            keys = [k for k, _ in text_fields(line)]
+            if fmt == "logfmt":
+                assert keys[:4] == ["timestamp", "level", "logger", "event"]
+                keys = keys[4:]
+            assert keys == ["zc", "ac", "mb", "bb", "zz", "aa", "mm"]
+
+    def test_new_thread_starts_without_the_callers_context(self, log):
+        """Context belongs to one thread: a new thread does not see the main thread's fields."""
+        out = capture()
+        foundation.bind_context(main_only=1)
+        thread = threading.Thread(target=lambda: log.info("from thread"))
+        thread.start()
+        thread.join(WAIT)
+        assert "main_only" not in out.record()
+
+    def test_sixteen_threads_each_keep_their_context(self, log):
+        """16 threads logging at once: every line carries its own thread's context."""
+        out = capture(format="json")
+        barrier = threading.Barrier(16)
+        errors = []
+
+        def work(n):
+            try:
+                foundation.bind_context(worker=n, name=f"w{n}")
+                barrier.wait(WAIT)
+                for i in range(200):
+                    with foundation.context(step=i):
+                        log.info("tick", expect=n, seq=i)
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        assert errors == []
+        records = out.records()
+        assert len(records) == 16 * 200
+        seqs = {}
+        for record in records:
+            assert record["worker"] == record["expect"], record
+            assert record["name"] == "w%d" % record["expect"]
+            assert record["step"] == record["seq"]
+            seqs.setdefault(record["worker"], []).append(record["seq"])
+        assert all(seq == list(range(200)) for seq in seqs.values())  # order kept per thread
+        assert foundation.get_context() == {}
+
+    def test_thousand_asyncio_tasks_each_keep_their_context(self, log):
+        """1,000 asyncio tasks interleaving: every line carries its own task's context."""
+        out = capture(format="json")
+
+        async def task(n):
+            foundation.bind_context(task_id=n)
+            await asyncio.sleep(0)
+            log.info("sync", expect=n)
+            await log.ainfo("async", expect=n)
+            with foundation.context(phase="inner"):
+                await asyncio.sleep(0)
+                await log.ainfo("inner", expect=n)
+            await asyncio.sleep(0)
+            await log.awarning("after", expect=n)
+
+        async def main():
+            foundation.bind_context(parent="main")
+            await asyncio.gather(*(task(n) for n in range(1000)))
+            return foundation.get_context()
+
+        assert asyncio.run(main()) == {"parent": "main"}
+        records = out.records()
+        assert len(records) == 4000
+        for record in records:
+            assert record["task_id"] == record["expect"], record
+            assert record["parent"] == "main"
+            assert ("phase" in record) == (record["event"] == "inner"), record
+        assert foundation.get_context() == {}
+
+    def test_child_task_changes_do_not_leak_to_parent(self):
+        """A task gets a copy of its creator's context; what it binds stays in the task."""
+
+        async def child():
+            foundation.bind_context(child=1)
+            return foundation.get_context()
+
+        async def main():
+            foundation.bind_context(parent=1)
+            seen = await asyncio.create_task(child())
+            return seen, foundation.get_context()
+
+        seen, after = asyncio.run(main())
+        assert seen == {"parent": 1, "child": 1}
+        assert after == {"parent": 1}
+
+
+# ---------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------
+
+class attached:
+    """Attach a standard handler to a logger for the duration of a ``with`` block."""
+
+    def __init__(self, name, formatter="%(levelname)s|%(name)s|%(message)s"):
+        self.stream = io.StringIO()
+        self.handler = logging.StreamHandler(self.stream)
+        self.handler.setFormatter(logging.Formatter(formatter))
+        self.logger = logging.getLogger(name)
+
+    def __enter__(self):
+        self.logger.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+
+    def lines(self):
+        return self.stream.getvalue().splitlines()
+
+
+class TestRecords:
+    def test_pytest_caplog_sees_our_records(self, tmp_path):
+        """pytest's caplog gets our records: event is getMessage(), fields are record.fields, exc_info set."""
+        (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")
+        (tmp_path / "test_caplog.py").write_text(textwrap.dedent('''
+            import io, logging
+            import foundation
+
+            def test_event_and_fields(caplog):
+                foundation.configure(stream=io.StringIO(), format="json")
+                foundation.bind_context(ctx=1)
+                foundation.get_logger("app").bind(bound=2).info("user_login", user_id=42)
+                foundation.clear_context()
+                (record,) = [r for r in caplog.records if r.name == "app"]
+                assert record.getMessage() == "user_login"
+                assert record.levelno == logging.INFO and record.levelname == "INFO"
+                assert record.fields == {"ctx": 1, "bound": 2, "user_id": 42}
+                assert list(record.fields) == ["ctx", "bound", "user_id"]
+                assert "user_login" in caplog.text
+                assert caplog.messages == ["user_login"]
+
+            def test_exception(caplog):
+                foundation.configure(stream=io.StringIO(), format="json")
+                try:
+                    raise ValueError("boom")
+                except ValueError:
+                    foundation.get_logger("app").exception("failed")
+                (record,) = [r for r in caplog.records if r.name == "app"]
+                assert record.levelno == logging.ERROR
+                assert record.exc_info is not None and record.exc_info[0] is ValueError
+                assert "ValueError: boom" in caplog.text
+        '''))
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                 "test_caplog.py"], cwd=str(tmp_path), env=clean_env(),
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert "2 passed" in result.stdout
+
+    def test_standard_formatter_reads_our_records(self, log):
+        """A standard handler and Formatter format our records with every usual attribute."""
+        capture()
+        fmt = ("%(asctime)s|%(levelname)s|%(levelno)d|%(name)s|%(message)s|%(threadName)s|%(thread)d"
+               "|%(process)d|%(processName)s|%(msecs)d|%(relativeCreated)d|%(created)f"
+               "|%(filename)s|%(lineno)d|%(funcName)s|%(module)s|%(pathname)s|%(fields)s")
+        result = {}
+        with attached("app", fmt) as std:
+            def work():
+                log.warning("user %s", "bob", user_id=42)
+                result["ident"] = threading.get_ident()
+            thread = threading.Thread(target=work, name="worker-7")
+            thread.start()
+            thread.join(WAIT)
+        (line,) = std.lines()
+        parts = line.split("|")
+        assert parts[1:5] == ["WARNING", "30", "app", "user bob"]
+        assert parts[5] == "worker-7"
+        assert parts[6] == str(result["ident"])
+        assert parts[7] == str(os.getpid())
+        assert 0 <= int(parts[9]) < 1000
+        assert abs(float(parts[11]) - time.time()) < 60
+        assert parts[-1] == "{'user_id': 42}"
+
+    def test_standard_formatter_shows_exception_and_stack(self, log):
+        """A standard Formatter shows the traceback and stack_info of our records."""
+        capture()
+        with attached("app", "%(message)s") as std:
+            try:
+                raise KeyError("missing")
+            except KeyError:
+                log.error("failed", exc_info=True, stack_info=True)
+        text = std.stream.getvalue()
+        assert text.startswith("failed\n")
+        assert "Traceback (most recent call last)" in text and "KeyError: 'missing'" in text
+        assert "Stack (most recent call last)" in text
+
+    def test_get_message_applies_args(self, log):
+        """%-style args are merged into the event, as logging does; getMessage() returns it."""
+        out = capture()
+        seen = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                seen.append(record.getMessage())
+
+        keep = Keep()
+        logging.getLogger("app").addHandler(keep)
+        try:
+            log.info("user %s has %d items", "bob", 3)
+            log.info("%(name)s=%(n)d", {"name": "x", "n": 5})
+        finally:
+            logging.getLogger("app").removeHandler(keep)
+        assert [r["event"] for r in out.records()] == ["user bob has 3 items", "x=5"]
+        assert seen == ["user bob has 3 items", "x=5"]
+
+    @pytest.mark.parametrize("event,args,must_hold", [
+        ("x %d", ("not a number",), ["x %d", "not a number"]),
+        ("%s and %s", (1,), ["%s and %s", "1"]),
+        ("no placeholders", (5,), ["no placeholders", "5"]),
+        ("%(missing)s", ({"other": "kept"},), ["%(missing)s", "kept"]),
+    ])
+    def test_bad_format_never_raises_and_keeps_args(self, event, args, must_hold, log):
+        """A bad %-format never raises: the event is kept with the args appended."""
+        out = capture()
+        log.info(event, *args)
+        written = out.record()["event"]
+        assert written.startswith(event)
+        for part in must_hold:
+            assert part in written
+
+    def test_plain_logging_extras_become_fields(self):
+        """extra= of a plain logging call comes out as fields, with the formatted message as event."""
+        out = capture()
+        logging.getLogger("thirdparty").warning("hello %s", "world", extra={"user_id": 7, "tags": ["a"]})
+        record = out.record()
+        assert record["event"] == "hello world"
+        assert record["logger"] == "thirdparty"
+        assert record["level"] == "warning"
+        assert record["user_id"] == 7 and record["tags"] == ["a"]
+
+    def test_plain_logging_extra_named_like_a_library_key_is_renamed(self):
+        """extra={"timestamp": ...} from plain logging is kept as timestamp_, never overwriting."""
+        out = capture()
+        logging.getLogger("thirdparty").warning("hi", extra={"timestamp": "mine", "level": 3})
+        record = out.record()
+        assert record["timestamp_"] == "mine" and record["level_"] == 3
+        assert record["level"] == "warning" and record["timestamp"].endswith("Z")
+
+    def test_plain_logging_exception_and_stack(self):
+        """exc_info and stack_info of plain logging calls become the exception and stack fields."""
+        out = capture()
+        try:
+            raise ValueError("plain boom")
+        except ValueError:
+            logging.getLogger("thirdparty").exception("failed")
+        logging.getLogger("thirdparty").warning("where", stack_info=True)
+        failed, where = out.records()
+        assert "ValueError: plain boom" in failed["exception"]
+        assert failed["level"] == "error"
+        assert where["stack"].startswith("Stack (most recent call last)")
+        assert "test_plain_logging_exception_and_stack" in where["stack"]
+
+    def test_plain_logging_mutable_extra_written_as_at_call_time(self, gate):
+        """A mutable extra changed after the plain logging call is written as it was at the call."""
+        foundation.configure(stream=gate, format="json")
+        wait_writer_held(gate)
+        items = [1]
+        logging.getLogger("thirdparty").warning("snap", extra={"items": items})
+        items.append(2)
+        gate.gate.set()
+        assert foundation.flush(WAIT) is True
+        assert gate.records()[-1]["items"] == [1]
+
+    def test_non_str_event_is_written_as_str(self, log):
+        """A non-str event is written as str(event)."""
+
+        class Named:
+            def __str__(self):
+                return "custom event"
+
+        events = [42, None, 3.5, b"raw", Named(), ("a", 1), ValueError("err")]
+        out = capture()
+        for event in events:
+            log.info(event)
+        assert [r["event"] for r in out.records()] == [str(e) for e in events]
+
+    def test_plain_record_without_extras_has_only_library_keys(self):
+        """A plain logging record without extras is written with the library's keys only."""
+        out = capture()
+        logging.getLogger("thirdparty").info("plain")
+        record = out.record()
+        assert list(record) == ["timestamp", "level", "logger", "event"]
+
+
+# ---------------------------------------------------------------------------
+# Rendering: values, escaping, redaction, emoji, line formats
+# ---------------------------------------------------------------------------
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+class Priority(enum.IntEnum):
+    HIGH = 3
+
+
+class Thing:
+    def __repr__(self):
+        return "<Thing 7>"
+
+
+class ReprRaises:
+    def __repr__(self):
+        raise RuntimeError("repr failed")
+
+
+class ReprNotStr:
+    def __repr__(self):
+        return 5
+
+
+def nested_lists(depth, inner=0):
+    """``inner`` wrapped in ``depth`` lists."""
+    value = inner
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+KV_STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
+RFC3339_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
+TRUNCATED = re.compile(r"(?s)(.*)…\[truncated (\d+) chars\]")
+
+
+class TestRendering:
+    # -- layouts -------------------------------------------------------------
+    def test_key_value_layout(self):
+        """key_value: local time with milliseconds, level padded to 8, event, then key=value."""
+        out = capture(format="key_value")
+        foundation.logger.info("user_login", user_id=42, name="bob")
+        (line,) = out.lines()
+        assert re.fullmatch(KV_STAMP + r" \[info    \] user_login user_id=42 name=bob", line), line
+
+    def test_key_value_shows_logger_name_unless_root(self):
+        """key_value shows the logger name when it is not the root."""
+        out = capture(format="key_value")
+        foundation.logger.info("top_event")
+        foundation.get_logger("app.db").info("from_app")
+        root_line, app_line = out.lines()
+        assert "root" not in root_line
+        assert re.match(KV_STAMP + r" \[info    \] from_app", app_line)
+        assert "app.db" in app_line
+
+    @pytest.mark.parametrize("method,label", [
+        ("trace", "trace"), ("debug", "debug"), ("info", "info"), ("warning", "warning"),
+        ("error", "error"), ("critical", "critical")])
+    def test_key_value_level_padded_to_eight(self, method, label, log):
+        """The key_value level is the lower-case name padded to 8 in brackets."""
+        out = capture(format="key_value", level="TRACE")
+        getattr(log, method)("event")
+        (line,) = out.lines()
+        assert re.match(KV_STAMP + r" \[(.{8})\] event", line).group(1) == label.ljust(8)
+
+    @pytest.mark.skipif(not hasattr(time, "tzset"), reason="needs time.tzset()")
+    def test_key_value_uses_local_time_json_uses_utc(self, log):
+        """key_value stamps are local time; JSON and logfmt stamps are UTC with microseconds and Z."""
+        old = os.environ.get("TZ")
+        os.environ["TZ"] = "IST-05:30"  # far from UTC, with a half-hour offset
+        time.tzset()
+        try:
+            kv = capture(format="key_value")
+            log.info("event")
+            kv_line = kv.lines()[0]
+            js = capture(format="json")
+            log.info("event")
+            js_stamp = js.record()["timestamp"]
+            lf = capture(format="logfmt")
+            log.info("event")
+            lf_stamp = text_field(lf.lines()[0], "timestamp")
+            now_local = datetime.datetime.now()
+            now_utc = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        finally:
+            if old is None:
+                del os.environ["TZ"]
+            else:
+                os.environ["TZ"] = old
+            time.tzset()
+        local = datetime.datetime.strptime(kv_line[:23], "%Y-%m-%d %H:%M:%S.%f")
+        assert abs((now_local - local).total_seconds()) < 30
+        for stamp in (js_stamp, lf_stamp):
+            assert re.fullmatch(RFC3339_UTC, stamp), stamp
+            utc = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+            assert abs((now_utc - utc).total_seconds()) < 30
+
+    def test_json_layout(self):
+        """JSON: timestamp, level, logger, event first, then the fields; one object a line."""
+        out = capture(format="json")
+        foundation.get_logger("app").warning("user_login", user_id=42, ok=True, none=None)
+        (line,) = out.lines()
+        record = loads(line)
+        assert list(record) == ["timestamp", "level", "logger", "event", "user_id", "ok", "none"]
+        assert re.fullmatch(RFC3339_UTC, record["timestamp"])
+        assert (record["level"], record["logger"], record["event"]) == ("warning", "app", "user_login")
+        assert (record["user_id"], record["ok"], record["none"]) == (42, True, None)
+
+    def test_logfmt_layout(self):
+        """logfmt: timestamp=... level=info logger=name event=... key=value."""
+        out = capture(format="logfmt")
+        foundation.get_logger("app").info("user_login", user_id=42, name="bob")
+        (line,) = out.lines()
+        assert re.fullmatch(r"timestamp=(\S+) level=info logger=app event=user_login user_id=42 name=bob",
+                            line), line
+
+    @pytest.mark.parametrize("fmt", ["key_value", "logfmt"])
+    @pytest.mark.parametrize("value,quoted", [
+        ("plain", False), ("a b", True), ('say "hi"', True), ("a=b", True), ("", True)])
+    def test_text_formats_quote_when_needed(self, fmt, value, quoted, log):
+        """Strings are quoted when they hold a space, a quote or =, or are empty; quotes are escaped."""
+        out = capture(format=fmt)
+        log.info("event", v=value, after=1)
+        (line,) = out.lines()
+        token = text_field(line, "v")
+        assert token.startswith('"') is quoted, token
+        assert unquote(token) == value
+        assert text_field(line, "after") == "1"
+
+    # -- control characters and escapes ------------------------------------------
+    @pytest.mark.parametrize("fmt", FORMATS)
+    @pytest.mark.parametrize("place", ["event", "key", "value", "nested", "logger", "bound",
+                                       "context", "exception", "extra"])
+    def test_control_characters_never_reach_the_output(self, fmt, place):
+        """No raw control character, DEL, C1, U+2028/9 from user data; JSON parses back exactly."""
+        nasty = "a" + UNSAFE + "z"
+        out = capture(format=fmt)
+        name = nasty if place == "logger" else "app"
+        log = foundation.get_logger(name)
+        if place == "event":
+            log.info(nasty)
+        elif place == "key":
+            log.info("event", **{nasty: 1})
+        elif place == "value":
+            log.info("event", v=nasty)
+        elif place == "nested":
+            log.info("event", v={"k": [nasty], nasty: (nasty,)})
+        elif place == "logger":
+            log.info("event")
+        elif place == "bound":
+            log.bind(v=nasty).info("event")
+        elif place == "context":
+            with foundation.context(v=nasty):
+                log.info("event")
+        elif place == "exception":
+            try:
+                raise ValueError(nasty)
+            except ValueError:
+                log.exception("event")
+        else:
+            logging.getLogger(name).warning("%s", nasty, extra={"v": nasty})
+        text = out.text()
+        assert_clean(text, 1)
+        if fmt != "json":
+            return
+        record = loads(text)
+        expected = {
+            "event": ("event", nasty), "key": (nasty, 1), "value": ("v", nasty),
+            "nested": ("v", {"k": [nasty], nasty: [nasty]}), "logger": ("logger", nasty),
+            "bound": ("v", nasty), "context": ("v", nasty), "extra": ("v", nasty),
+        }
+        if place == "exception":
+            assert ("ValueError: " + nasty) in record["exception"]
+        else:
+            key, value = expected[place]
+            assert record[key] == value
+        if place == "extra":
+            assert record["event"] == nasty
+
+    def test_json_uses_json_escapes(self, log):
+        """JSON writes newline as \\n, ESC as \\u001b, U+2028 as \\u2028."""
+        out = capture(format="json")
+        log.info("event", v="a\nb\x1bc\u2028d")
+        (line,) = out.lines()
+        assert re.search(r'"v":"a\\nb\\u001[bB]c\\u2028d"', line), line
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_exception_is_one_escaped_line(self, fmt, log):
+        """A multi-line traceback is written on the record's one line, escaped."""
+        out = capture(format=fmt)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("failed")
+        text = out.text()
+        assert_clean(text, 1)
+        value = field_of(fmt, split_lines(text)[0], "exception")
+        assert value.startswith("Traceback (most recent call last)")
+        assert "ValueError: boom" in value
+        if fmt == "json":
+            assert "\n" in value  # escaped in the line, restored by the parser
+
+    def test_lone_surrogates_appear_escaped_and_lines_stay_utf8(self, log):
+        """A lone surrogate is written as the escape \\udc80; every line is valid UTF-8."""
+        for fmt in FORMATS:
+            out = capture(format=fmt)
+            log.info("e\udc80", **{"k\udc80": "v\udc80"})
+            (line,) = out.lines()
+            line.encode("utf-8")  # raises on a raw surrogate
+            assert line.count("\\udc80") == 3, (fmt, line)
+            if fmt == "json":
+                record = loads(line)
+                assert record["event"] == "e\udc80" and record["k\udc80"] == "v\udc80"
+
+    def test_file_output_is_valid_utf8(self, tmp_path, log):
+        """A file gets valid UTF-8 even for surrogates, undecodable bytes and emoji."""
+        path = tmp_path / "out.log"
+        foundation.configure(file=path, format="key_value")
+        log.info("e\udc80", v="\ud800", b=b"\xff\xfe", domain="auth", s="é😀")
+        assert foundation.flush(WAIT) is True
+        text = path.read_bytes().decode("utf-8")  # strict
+        assert_clean(text, 1)
+        assert "[🔑]" in text and "é😀" in text
+
+    # -- values ---------------------------------------------------------------------
+    @pytest.mark.parametrize("value,expected", [
+        (b"caf\xc3\xa9 \xff!", "café \\xff!"),
+        (bytearray(b"ab\xfe"), "ab\\xfe"),
+        (datetime.datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.timezone.utc),
+         "2024-01-02T03:04:05.678901+00:00"),
+        (datetime.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05"),
+        (datetime.date(2024, 1, 2), "2024-01-02"),
+        (datetime.time(3, 4, 5, 6), "03:04:05.000006"),
+        (decimal.Decimal("1.10"), "1.10"),
+        (decimal.Decimal("NaN"), "NaN"),
+        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+        (pathlib.PurePosixPath("/tmp/x y"), "/tmp/x y"),
+        (Color.RED, str(Color.RED)),
+        (Priority.HIGH, str(Priority.HIGH)),
+        ((1, "a", None), [1, "a", None]),
+        (frozenset({2}), [2]),
+        ({"t": (1, 2), "when": datetime.date(2024, 1, 2)}, {"t": [1, 2], "when": "2024-01-02"}),
+        (Thing(), "<Thing 7>"),
+        (ReprRaises(), "<unrepresentable ReprRaises>"),
+        (ReprNotStr(), "<unrepresentable ReprNotStr>"),
+        ([ReprRaises(), Thing()], ["<unrepresentable ReprRaises>", "<Thing 7>"]),
+    ], ids=lambda v: type(v).__name__)
+    def test_value_rendering_in_json(self, value, expected):
+        """bytes escaped, dates by isoformat(), Decimal/UUID/Path/Enum by str(), tuples as lists, repr()."""
+        assert json_of(value) == expected
+
+    def test_sets_become_lists(self):
+        """A set is written as a list of its items."""
+        assert sorted(json_of({3, 1, 2})) == [1, 2, 3]
+
+    @pytest.mark.parametrize("value,expected", [
+        (datetime.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05"),
+        (decimal.Decimal("1.10"), "1.10"),
+        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+        (pathlib.PurePosixPath("/tmp/x y"), "/tmp/x y"),
+        (Color.RED, str(Color.RED)),
+        (b"ab\xff", "ab\\xff"),
+        (Thing(), "<Thing 7>"),
+        (ReprRaises(), "<unrepresentable ReprRaises>"),
+    ], ids=lambda v: type(v).__name__)
+    @pytest.mark.parametrize("fmt", ["key_value", "logfmt"])
+    def test_value_rendering_in_text_formats(self, fmt, value, expected, log):
+        """The text formats render special values by the same rules."""
+        out = capture(format=fmt)
+        log.info("event", v=value)
+        (line,) = out.lines()
+        assert unquote(text_field(line, "v")) == expected
+
+    def test_dict_with_odd_keys_is_written(self, log):
+        """A dict with non-str keys is written with the keys as text."""
+        value = json_of({1: "one", (2, 3): "pair", None: 0})
+        assert value == {"1": "one", "(2, 3)": "pair", "None": 0}
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_recursive_values_become_recursion_marker(self, fmt, log):
+        """A cycle becomes "<recursion>" in every format; shared, acyclic parts are kept."""
+        cyclic_list = [1]
+        cyclic_list.append(cyclic_list)
+        cyclic_dict = {"a": 1}
+        cyclic_dict["me"] = cyclic_dict
+        shared = [1]
+        out = capture(format=fmt)
+        log.info("event", l=cyclic_list, d=cyclic_dict, s=[shared, shared])
+        (line,) = out.lines()
+        assert line.count("<recursion>") == 2
+        if fmt == "json":
+            record = loads(line)
+            assert record["l"] == [1, "<recursion>"]
+            assert record["d"] == {"a": 1, "me": "<recursion>"}
+            assert record["s"] == [[1], [1]]
+
+    def test_max_depth_default_is_ten(self):
+        """Ten levels of nesting are kept; the eleventh becomes "<max depth>"."""
+        assert json_of(nested_lists(10)) == nested_lists(10)
+        assert json_of(nested_lists(11)) == nested_lists(10, "<max depth>")
+
+    def test_max_depth_option(self):
+        """configure(max_depth=3) keeps three levels of nesting."""
+        assert json_of({"a": {"b": {"c": 1}}}, max_depth=3) == {"a": {"b": {"c": 1}}}
+        assert json_of({"a": {"b": {"c": {"d": 1}}}}, max_depth=3) == {"a": {"b": {"c": "<max depth>"}}}
+
+    def test_nan_and_infinities_are_strings_in_json(self, log):
+        """NaN and the infinities are the strings "NaN", "Infinity", "-Infinity" in strict JSON."""
+        out = capture(format="json")
+        nan, inf = float("nan"), float("inf")
+        log.info("event", nan=nan, inf=inf, ninf=-inf, nested=[nan, 1.5, {"x": -inf}])
+        (line,) = out.lines()
+        record = loads(line)  # strict: a NaN token fails here
+        assert (record["nan"], record["inf"], record["ninf"]) == ("NaN", "Infinity", "-Infinity")
+        assert record["nested"] == ["NaN", 1.5, {"x": "-Infinity"}]
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_ints_beyond_digit_limit_are_written(self, fmt, log):
+        """An int with more digits than Python's int-to-str limit is still written in full."""
+        digits = "1" + "0" * 4995 + "12345"  # 10**5000 + 12345: 5001 digits
+        value = 10 ** 5000 + 12345
+        out = capture(format=fmt)
+        log.info("event", big=value, neg=-value, after="kept")
+        (line,) = out.lines()
+        if fmt == "json":
+            json.loads(line)  # the default parser copes with what was written
+            record = json.loads(line, parse_int=str, parse_constant=_no_constant)
+            assert record["big"] == digits and record["neg"] == "-" + digits
+            assert record["after"] == "kept"
+        else:
+            assert unquote(text_field(line, "big")) == digits
+            assert unquote(text_field(line, "neg")) == "-" + digits
+            assert text_field(line, "after") == "kept"
+
+    # -- limits -------------------------------------------------------------------
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_ten_megabyte_value_is_cut_with_marker(self, fmt, log):
+        """A 10 MB string is cut to the limit and ends with …[truncated N chars]."""
+        big = "x" * 10_000_000
+        out = capture(format=fmt)
+        log.info("event", v=big, after="kept")
+        (line,) = out.lines()
+        assert len(line) < 200_000
+        match = TRUNCATED.fullmatch(field_of(fmt, line, "v"))
+        assert match, line[-200:]
+        kept, cut = match.group(1), int(match.group(2))
+        assert set(kept) == {"x"} and 0 < len(kept) <= 65536
+        assert len(kept) + cut == len(big)
+        assert field_of(fmt, line, "after") == "kept"
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_ten_megabyte_event_is_cut_with_marker(self, fmt, log):
+        """A 10 MB event is cut too; the line stays short and one line."""
+        out = capture(format=fmt)
+        log.info("e" * 10_000_000, after="kept")
+        text = out.text()
+        assert_clean(text, 1)
+        assert len(text) < 200_000
+        assert "…[truncated " in text
+        if fmt == "json":
+            match = TRUNCATED.fullmatch(loads(text)["event"])
+            assert match and len(match.group(1)) + int(match.group(2)) == 10_000_000
+
+    def test_max_value_length_option(self):
+        """configure(max_value_length=100) cuts longer strings, nested ones too."""
+        value = json_of({"s": "y" * 1000, "l": ["z" * 500]}, max_value_length=100)
+        for text, char, size in ((value["s"], "y", 1000), (value["l"][0], "z", 500)):
+            match = TRUNCATED.fullmatch(text)
+            assert match, text
+            assert set(match.group(1)) == {char} and 0 < len(match.group(1)) <= 100
+            assert len(match.group(1)) + int(match.group(2)) == size
+
+    def test_short_values_are_not_cut(self):
+        """A string at the limit is written whole."""
+        assert json_of("w" * 100, max_value_length=100) == "w" * 100
+
+    def test_max_fields_option(self, log):
+        """Fields past max_fields are left out, in order, and fields_dropped=N is added."""
+        out = capture(max_fields=5)
+        log.info("event", **{f"f{i}": i for i in range(8)})
+        record = out.record()
+        assert list(record)[4:] == ["f0", "f1", "f2", "f3", "f4", "fields_dropped"]
+        assert record["fields_dropped"] == 3
+
+    def test_max_fields_default_is_a_thousand(self, log):
+        """By default 1,000 fields are kept."""
+        out = capture()
+        log.info("event", **{f"f{i}": i for i in range(1005)})
+        record = out.record()
+        assert len(record) == 4 + 1000 + 1
+        assert record["fields_dropped"] == 5 and record["f999"] == 999 and "f1000" not in record
+
+    # -- reserved names ----------------------------------------------------------
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_reserved_field_names_are_renamed(self, fmt, log):
+        """A user field named like a library key is kept as <name>_ and never overwrites it."""
+        out = capture(format=fmt)
+        log.info("real", timestamp="t", level="l", logger="g", event="e", exception="x", stack="s")
+        (line,) = out.lines()
+        for name, value in [("timestamp", "t"), ("level", "l"), ("logger", "g"), ("event", "e"),
+                            ("exception", "x"), ("stack", "s")]:
+            assert field_of(fmt, line, name + "_") == value, (name, line)
+        if fmt == "json":
+            record = loads(line)
+            assert (record["level"], record["logger"], record["event"]) == ("info", "app", "real")
+            assert "exception" not in record and "stack" not in record
+        elif fmt == "logfmt":
+            assert line.startswith("timestamp=") and " level=info logger=app event=real " in line
+        else:
+            assert re.match(KV_STAMP + r" \[info    \] real", line)
+            assert "exception" not in [k for k, _ in text_fields(line)]
+
+    # -- redaction -----------------------------------------------------------------
+    SECRET_KEYS = ["password", "PASSWORD", "passwd", "Secret", "token", "api_key", "apikey",
+                   "Authorization", "cookie", "private_key", "db_password", "X-Api-Key",
+                   "access_token", "session-cookie", "Private-Key", "client_secret"]
+    PUBLIC_KEYS = ["password_hint", "token_count", "secretary", "user", "monkey", "passwords"]
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_secret_keys_are_redacted(self, fmt, log):
+        """Keys that look secret are written as [REDACTED] in every format; others are kept."""
+        out = capture(format=fmt)
+        fields = {key: f"s3cr3t-{i}" for i, key in enumerate(self.SECRET_KEYS)}
+        fields.update({key: f"public-{i}" for i, key in enumerate(self.PUBLIC_KEYS)})
+        log.info("event", **fields)
+        (line,) = out.lines()
+        assert "s3cr3t" not in line
+        for key in self.SECRET_KEYS:
+            assert field_of(fmt, line, key) == "[REDACTED]", key
+        for i, key in enumerate(self.PUBLIC_KEYS):
+            assert field_of(fmt, line, key) == f"public-{i}", key
+
+    def test_nested_secrets_are_redacted_without_mutating(self, log):
+        """Secrets inside nested dicts and lists are redacted; the caller's objects are unchanged."""
+        value = {"user": {"name": "n", "password": "p1"}, "items": [{"token": "t1"}, "plain"],
+                 "auth": {"api_key": {"deep": "k1"}}}
+        before = copy.deepcopy(value)
+        out = capture()
+        log.info("event", data=value)
+        record = out.record()
+        assert record["data"] == {"user": {"name": "n", "password": "[REDACTED]"},
+                                  "items": [{"token": "[REDACTED]"}, "plain"],
+                                  "auth": {"api_key": "[REDACTED]"}}
+        assert value == before
+
+    def test_secrets_in_bound_context_and_extras_are_redacted(self, log):
+        """Bound fields, context fields and plain logging extras are redacted too."""
+        out = capture()
+        with foundation.context(session_token="c1"):
+            log.bind(password="b1").info("bound")
+            logging.getLogger("lib").warning("extra", extra={"api_key": "e1"})
+        text = out.text()
+        for secret in ("c1", "b1", "e1"):
+            assert secret not in text
+        bound, extra = out.records()
+        assert bound["session_token"] == bound["password"] == "[REDACTED]"
+        assert extra["api_key"] == "[REDACTED]"
+
+    def test_redact_option_replaces_the_list(self, log):
+        """configure(redact=[...]) replaces the default names."""
+        out = capture(redact=["ssn"])
+        log.info("event", ssn="1", user_ssn="2", password="visible")
+        record = out.record()
+        assert record["ssn"] == record["user_ssn"] == "[REDACTED]"
+        assert record["password"] == "visible"
+
+    def test_redact_empty_turns_redaction_off(self, log):
+        """configure(redact=()) writes every value as it is."""
+        out = capture(redact=())
+        log.info("event", password="visible", data={"token": "t"})
+        record = out.record()
+        assert record["password"] == "visible" and record["data"] == {"token": "t"}
+
+    # -- emoji --------------------------------------------------------------------
+    @pytest.mark.parametrize("field,value,marker", DAS_TABLE)
+    def test_builtin_emoji_set(self, field, value, marker, log):
+        """Each DAS field adds its marker right before the event; an unknown value gets the default."""
+        out = capture(format="key_value")
+        log.info("event", **{field: value})
+        (line,) = out.lines()
+        assert re.match(KV_STAMP + r" \[info    \] " + re.escape(f"[{marker}] event"), line), line
+        assert unquote(text_field(line, field)) == value  # and it stays among the fields
+
+    def test_emoji_markers_follow_the_set_order(self, log):
+        """Markers come in the sets' order (domain, action, status), whatever the fields' order."""
+        out = capture(format="key_value")
+        log.info("user_login", status="success", action="login", domain="auth")
+        (line,) = out.lines()
+        assert "[🔑][➡️][✅] user_login" in line
+        assert [k for k, _ in text_fields(line)] == ["status", "action", "domain"]
+
+    def test_json_has_no_markers_by_default(self, log):
+        """JSON output carries no markers unless emoji=True."""
+        out = capture(format="json")
+        log.info("user_login", domain="auth", action="login", status="success")
+        record = out.record()
+        assert record["event"] == "user_login"
+        assert not any(marker in out.text() for _, _, marker in DAS_TABLE)
+        out = capture(format="json", emoji=True)
+        log.info("user_login", domain="auth")
+        assert "🔑" in out.text()
+
+    def test_emoji_false_turns_markers_off(self, log):
+        """configure(emoji=False) writes no markers in key_value."""
+        out = capture(format="key_value", emoji=False)
+        log.info("user_login", domain="auth")
+        (line,) = out.lines()
+        assert "🔑" not in line
+        assert re.match(KV_STAMP + r" \[info    \] user_login", line)
+
+    def test_register_emoji_set(self, log):
+        """register_emoji_set() adds a set: its marker comes after the built-in ones; default for unknown."""
+        foundation.register_emoji_set("zz_test_color", {"red": "🔴", "green": "🟢"}, default="⚪")
+        out = capture(format="key_value")
+        log.info("paint", zz_test_color="red", domain="auth")
+        log.info("paint", zz_test_color="purple")
+        first, second = out.lines()
+        assert "[🔑][🔴] paint" in first
+        assert "[⚪] paint" in second
+
+    # -- colors -------------------------------------------------------------------
+    @pytest.mark.parametrize("stream_type,colors,env,expected", [
+        (io.StringIO, None, {}, False),
+        (TTYStream, None, {}, True),
+        (TTYStream, None, {"NO_COLOR": "1"}, False),
+        (io.StringIO, None, {"FORCE_COLOR": "1"}, True),
+        (io.StringIO, True, {}, True),
+        (TTYStream, False, {}, False),
+    ])
+    def test_colors(self, stream_type, colors, env, expected, monkeypatch, log):
+        """Colors on a terminal, NO_COLOR turns them off, FORCE_COLOR on; colors= True/False forces."""
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        out = capture(format="key_value", stream=stream_type(), colors=colors)
+        log.info("event", v=1)
+        (line,) = out.lines()
+        assert ("\x1b[" in line) is expected, repr(line)
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", line)  # without the codes, the usual layout
+        assert re.match(KV_STAMP + r" \[info    \] event", plain), repr(line)
+        assert text_field(plain, "v") == "1"
+
+    def test_json_never_colored(self, monkeypatch, log):
+        """Even with FORCE_COLOR, JSON lines carry no color codes and parse."""
+        monkeypatch.setenv("FORCE_COLOR", "1")
+        out = capture(format="json", stream=TTYStream())
+        log.info("event")
+        assert "\x1b" not in out.text()
+        assert out.record()["event"] == "event"
+
+
+# ---------------------------------------------------------------------------
+# Batching writer: sinks, output, queue, writer thread, handlers
+# ---------------------------------------------------------------------------
+
+class TestWriter:
+    @pytest.mark.parametrize("fmt", FORMATS)
+    @pytest.mark.parametrize("mode,overflow", [("queue", "block"), ("queue", "drop"), ("sync", "block")])
+    def test_exact_line_counts(self, mode, overflow, fmt, log):
+        """Every record is one line, in order, and the counters agree, in every mode and format."""
+        out = capture(mode=mode, overflow=overflow, format=fmt, emoji=False)
+        for i in range(3000):
+            log.info("event", seq=i)
+        lines = out.lines()
+        assert len(lines) == 3000
+        assert [int(field_of(fmt, line, "seq")) for line in lines] == list(range(3000))
+        stats = foundation.stats()
+        assert (stats["emitted"], stats["written"], stats["dropped"], stats["queue_depth"]) == (3000, 3000, 0, 0)
+        assert stats["bytes_written"] == len(out.text().encode("utf-8"))
+
+    def test_stats_has_the_documented_keys(self):
+        """stats() has at least emitted, written, dropped, sampled_out, errors, queue_depth, bytes_written."""
+        capture()
+        keys = {"emitted", "written", "dropped", "sampled_out", "errors", "queue_depth", "bytes_written"}
+        stats = foundation.stats()
+        assert keys <= set(stats)
+        assert all(stats[k] == 0 for k in keys)
+
+    def test_bytes_written_matches_the_file(self, tmp_path, log):
+        """bytes_written counts the bytes that reached the file."""
+        path = tmp_path / "out.log"
+        foundation.configure(file=str(path), format="key_value")
+        for i in range(100):
+            log.info("event", i=i, domain="auth", text="é")
+        assert foundation.flush(WAIT) is True
+        assert foundation.stats()["bytes_written"] == path.stat().st_size > 0
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_threads_never_interleave_lines(self, mode, log):
+        """Eight threads logging at once: every line is whole and every record is there."""
+        out = capture(mode=mode)
+        barrier = threading.Barrier(8)
+
+        def work(n):
+            barrier.wait(WAIT)
+            for i in range(300):
+                log.info("event", thread=n, seq=i, pad="p" * (n * 10))
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        records = out.records()
+        assert len(records) == 8 * 300
+        for n in range(8):
+            assert [r["seq"] for r in records if r["thread"] == n] == list(range(300))
+
+    def test_each_write_carries_at_most_batch_size_records(self, gate, log):
+        """The writer writes queued records in batches: one write() per batch of at most batch_size."""
+        foundation.configure(stream=gate, format="json", batch_size=10)
+        wait_writer_held(gate)
+        for i in range(95):
+            log.info("event", seq=i)
+        gate.gate.set()
+        assert foundation.flush(WAIT) is True
+        sizes = [chunk.count("\n") for chunk in gate.chunks]
+        assert sum(sizes) == 96
+        assert max(sizes) <= 10
+        assert len(sizes) <= 1 + 10  # the held write, then batches of ten, not one write a record
+        assert [r["seq"] for r in gate.records()[1:]] == list(range(95))
+
+    def test_flush_is_a_barrier(self, gate, log):
+        """flush() returns True only once every earlier record is written; False on timeout."""
+        foundation.configure(stream=gate, format="json")
+        wait_writer_held(gate)
+        for i in range(50):
+            log.info("event", seq=i)
+        assert foundation.flush(timeout=SHORT) is False  # the writer is held: it cannot be done
+        gate.gate.set()
+        assert foundation.flush(WAIT) is True
+        assert [r["seq"] for r in gate.records()[1:]] == list(range(50))
+
+    def test_flush_barrier_from_many_threads(self, log):
+        """When flush() returns in a thread, that thread's earlier records are all in the sink."""
+        sink = RecordingSink()
+        foundation.configure(stream=sink, format="json")
+        missing = []
+
+        def work(n):
+            for i in range(100):
+                log.info("event", thread=n, seq=i)
+            ok = foundation.flush(WAIT)
+            seen = [loads(line) for line in split_lines(sink.text())]
+            got = sum(1 for r in seen if r["thread"] == n)
+            if not ok or got != 100:
+                missing.append((n, ok, got))
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        assert missing == []
+
+    def test_flush_flushes_the_sink_after_the_last_write(self, log):
+        """flush() returns after the sink's flush() has run, after the last record was written."""
+        sink = RecordingSink()
+        foundation.configure(stream=sink, format="json")
+        for i in range(10):
+            log.info("event", seq=i)
+        assert foundation.flush(WAIT) is True
+        calls = list(sink.calls)
+        last_write = max(i for i, (kind, text) in enumerate(calls) if kind == "write" and '"seq":9' in text)
+        assert ("flush", None) in calls[last_write + 1:]
+
+    def test_flush_with_nothing_logged(self):
+        """flush() with nothing logged returns True at once, in both modes."""
+        for mode in MODES:
+            capture(mode=mode)
+            assert foundation.flush(WAIT) is True
+
+    def test_flush_interval_writes_without_a_flush_call(self, log):
+        """A partial batch is written by the writer on its own within flush_interval."""
+        written = threading.Event()
+
+        class Sink:
+            def write(self, text):
+                written.set()
+
+        foundation.configure(stream=Sink(), flush_interval=0.05, batch_size=1000)
+        log.info("lonely")
+        assert written.wait(WAIT), "the writer never wrote the partial batch"
+
+    def test_queue_mode_caller_does_not_wait_for_the_sink(self, gate, log):
+        """In queue mode a log call returns while the sink is stuck (the queue has room)."""
+        foundation.configure(stream=gate, format="json")
+        wait_writer_held(gate)
+        thread = threading.Thread(target=lambda: [log.info("event", seq=i) for i in range(100)])
+        thread.start()
+        thread.join(WAIT)
+        assert not thread.is_alive(), "log calls waited for a stuck sink"
+        gate.gate.set()
+        assert foundation.flush(WAIT) is True
+        assert len(gate.lines()) == 101
+
+    @pytest.mark.parametrize("finish", ["flush", "shutdown"])
+    def test_drop_accounting_and_report(self, finish, gate, log):
+        """overflow="drop": written + dropped == emitted, and a logs_dropped record reports the count."""
+        foundation.configure(stream=gate, format="json", overflow="drop", queue_size=5)
+        wait_writer_held(gate)
+        for i in range(100):
+            log.info("event", seq=i)
+        assert foundation.stats()["queue_depth"] <= 5  # bounded
+        gate.gate.set()
+        if finish == "flush":
+            assert foundation.flush(WAIT) is True
+        else:
+            foundation.shutdown()
+        stats = foundation.stats()
+        records = gate.records()
+        reports = [r for r in records if r["event"] == "logs_dropped"]
+        assert stats["dropped"] > 0
+        assert stats["written"] + stats["dropped"] == stats["emitted"]
+        assert stats["written"] == len(records)
+        assert stats["emitted"] == 101 + len(reports)
+        assert reports, "no logs_dropped record was written"
+        for report in reports:
+            assert (report["logger"], report["level"]) == ("foundation", "warning")
+        assert sum(r["count"] for r in reports) == stats["dropped"]
+        seqs = [r["seq"] for r in records if r["event"] == "event"]
+        assert seqs == sorted(seqs) and len(seqs) == 100 - stats["dropped"]
+
+    def test_block_mode_waits_for_room_and_loses_nothing(self, gate, log):
+        """overflow="block": a producer facing a full queue waits; nothing is dropped or lost."""
+        foundation.configure(stream=gate, format="json", overflow="block", queue_size=2)
+        wait_writer_held(gate)
+        done = threading.Event()
+
+        def produce():
+            for i in range(20):
+                log.info("event", seq=i)
+            done.set()
+
+        thread = threading.Thread(target=produce)
+        thread.start()
+        # A negative check, bounded by SHORT: the held writer leaves no room, so the producer waits.
+        assert not done.wait(SHORT), "the producer did not wait for room"
+        stats = foundation.stats()
+        assert stats["dropped"] == 0 and stats["queue_depth"] <= 3
+        gate.gate.set()
+        assert done.wait(WAIT)
+        thread.join(WAIT)
+        assert foundation.flush(WAIT) is True
+        assert [r["seq"] for r in gate.records()[1:]] == list(range(20))
+        stats = foundation.stats()
+        assert (stats["emitted"], stats["written"], stats["dropped"]) == (21, 21, 0)
+
+    def test_writer_survives_a_raising_sink(self, log):
+        """A sink that raises once: the error is counted, the batch dropped, later records written."""
+        sink = BrokenSink(RuntimeError("once"), times=1)
+        foundation.configure(stream=sink, format="json")
+        log.info("first")
+        assert foundation.flush(WAIT) is True
+        log.info("second")
+        assert foundation.flush(WAIT) is True
+        assert [loads(line)["event"] for line in split_lines(sink.text())] == ["second"]
+        stats = foundation.stats()
+        assert stats["errors"] >= 1
+        assert (stats["emitted"], stats["written"], stats["dropped"]) == (2, 1, 1)
+
+    def test_writer_survives_a_sink_raising_base_exception(self, log):
+        """Even a sink raising SystemExit does not kill the writer or break the accounting."""
+        sink = BrokenSink(SystemExit(9), times=1)
+        foundation.configure(stream=sink, format="json")
+        log.info("first")
+        assert foundation.flush(WAIT) is True
+        log.info("second")
+        assert foundation.flush(WAIT) is True
+        assert [loads(line)["event"] for line in split_lines(sink.text())] == ["second"]
+        stats = foundation.stats()
+        assert stats["errors"] >= 1
+        assert stats["written"] + stats["dropped"] == stats["emitted"] == 2
+
+    def test_shutdown_drains_and_is_safe_twice(self, log):
+        """shutdown() writes what is queued; a second call is harmless; later records are written at once."""
+        out = capture()
+        for i in range(500):
+            log.info("event", seq=i)
+        foundation.shutdown()
+        assert len(out.stream.getvalue().splitlines()) == 500
+        foundation.shutdown()
+        log.info("after")
+        assert loads(out.stream.getvalue().splitlines()[-1])["event"] == "after"  # no flush needed
+        assert foundation.flush(WAIT) is True
+        stats = foundation.stats()
+        assert stats["written"] == stats["emitted"] == 501
+
+    def test_shutdown_stops_the_writer_thread(self, log):
+        """After shutdown() no thread started by the library is left."""
+        before = set(threading.enumerate())
+        capture()
+        log.info("event")
+        foundation.shutdown()
+        assert set(threading.enumerate()) <= before
+
+    def test_shutdown_with_stuck_sink_returns_within_timeout(self, gate, log):
+        """shutdown(timeout) returns in about timeout seconds even if the sink never returns."""
+        foundation.configure(stream=gate, format="json")
+        wait_writer_held(gate)
+        log.info("queued")
+        start = time.monotonic()
+        foundation.shutdown(timeout=0.3)
+        assert time.monotonic() - start < 0.3 + 2.0
+
+    def test_value_at_time_of_call_is_written(self, gate, log):
+        """Mutable values changed after the call are written as they were at the call."""
+
+        class Counter:
+            def __init__(self):
+                self.n = 1
+
+            def __repr__(self):
+                return f"<Counter {self.n}>"
+
+        foundation.configure(stream=gate, format="json")
+        wait_writer_held(gate)
+        items, data, bound_list, ctx_list, counter = [1], {"k": "v"}, ["b"], ["c"], Counter()
+        with foundation.context(ctx=ctx_list):
+            log.bind(bound=bound_list).info("snap", items=items, data=data, counter=counter)
+        items.append(2)
+        data["k"] = "changed"
+        bound_list.append("x")
+        ctx_list.append("y")
+        counter.n = 2
+        gate.gate.set()
+        assert foundation.flush(WAIT) is True
+        record = gate.records()[-1]
+        assert (record["items"], record["data"], record["bound"], record["ctx"], record["counter"]) == (
+            [1], {"k": "v"}, ["b"], ["c"], "<Counter 1>")
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_sink_that_logs_does_not_deadlock(self, mode, log):
+        """A sink whose write() logs neither deadlocks nor loses either record."""
+        chunks = []
+
+        class ChattySink:
+            def write(self, text):
+                chunks.append(text)
+                if len(chunks) == 1:
+                    log.warning("from_sink")
+
+        def scenario():
+            foundation.configure(stream=ChattySink(), format="json", mode=mode)
+            log.info("outer")
+            foundation.flush(WAIT)
+
+        thread = threading.Thread(target=scenario)
+        thread.start()
+        thread.join(WAIT)
+        assert not thread.is_alive(), "deadlock"
+        assert foundation.flush(WAIT) is True
+        events = [loads(line)["event"] for line in split_lines("".join(chunks))]
+        assert sorted(events) == ["from_sink", "outer"]
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_repr_that_logs_does_not_deadlock(self, mode, log):
+        """A field whose __repr__ logs neither deadlocks nor loses a record."""
+
+        class Loud:
+            def __repr__(self):
+                log.info("from_repr")
+                return "loud"
+
+        out = capture(mode=mode)
+        thread = threading.Thread(target=lambda: log.info("outer", v=Loud()))
+        thread.start()
+        thread.join(WAIT)
+        assert not thread.is_alive(), "deadlock"
+        records = out.records()
+        assert sorted(r["event"] for r in records) == ["from_repr", "outer"]
+        assert [r["v"] for r in records if r["event"] == "outer"] == ["loud"]
+
+    @pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs SIGUSR1")
+    def test_signal_handler_logging_during_a_write_does_not_deadlock(self, log):
+        """A signal handler that logs while the main thread is inside the sink's write() does not deadlock."""
+        import faulthandler
+
+        chunks = []
+
+        class SignallingSink:
+            def write(self, text):
+                if not chunks:
+                    signal.raise_signal(signal.SIGUSR1)  # the handler runs inside this write
+                chunks.append(text)
+
+        previous = signal.signal(signal.SIGUSR1, lambda signum, frame: log.warning("from_signal"))
+        faulthandler.dump_traceback_later(WAIT * 3, exit=True)  # a deadlock ends the run, loudly
+        try:
+            foundation.configure(stream=SignallingSink(), format="json", mode="sync")
+            log.info("outer")
+            assert foundation.flush(WAIT) is True
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+            signal.signal(signal.SIGUSR1, previous)
+        events = [loads(line)["event"] for line in split_lines("".join(chunks))]
+        assert sorted(events) == ["from_signal", "outer"]
+
+    def test_stream_with_only_write(self, log):
+        """A stream needs only write(str): flush() and isatty() are used when present."""
+        chunks = []
+
+        class Minimal:
+            def write(self, text):
+                chunks.append(text)
+
+        for mode in MODES:
+            chunks.clear()
+            foundation.configure(stream=Minimal(), format="json", mode=mode)
+            log.info("event")
+            assert foundation.flush(WAIT) is True
+            assert [loads(line)["event"] for line in split_lines("".join(chunks))] == ["event"]
+
+    def test_sync_mode_writes_before_the_call_returns(self, log):
+        """mode="sync" writes the record in the caller's thread, before the call returns."""
+        stream = io.StringIO()
+        foundation.configure(stream=stream, format="json", mode="sync")
+        log.info("now")
+        assert loads(stream.getvalue())["event"] == "now"
+
+
+# ---------------------------------------------------------------------------
+# Logger facade
+# ---------------------------------------------------------------------------
+
+LEVEL_METHODS = [("trace", "trace"), ("debug", "debug"), ("info", "info"), ("warning", "warning"),
+                 ("error", "error"), ("critical", "critical"), ("exception", "error")]
+
+
+class TestLoggerFacade:
+    def test_default_logger_and_get_logger(self):
+        """logger is the root facade; get_logger(name) wraps logging.getLogger(name)."""
+        assert isinstance(foundation.logger, foundation.Logger)
+        assert foundation.logger.name == logging.getLogger().name
+        assert foundation.get_logger().name == logging.getLogger().name
+        assert foundation.get_logger("app.db").name == "app.db"
+        out = capture()
+        foundation.get_logger("app.db").info("event")
+        assert out.record()["logger"] == "app.db"
+
+    @pytest.mark.parametrize("method,label", LEVEL_METHODS)
+    def test_level_methods(self, method, label, log):
+        """Each level method writes its level name."""
+        out = capture(level="TRACE")
+        getattr(log, method)("event", n=1)
+        record = out.record()
+        assert (record["level"], record["event"], record["n"]) == (label, "event", 1)
+
+    def test_bind_returns_a_new_logger(self, log):
+        """bind() returns a new logger with the fields; the original is unchanged."""
+        out = capture()
+        bound = log.bind(a=1).bind(b=2, a=3)
+        bound.info("bound")
+        log.info("plain")
+        first, second = out.records()
+        assert (first["a"], first["b"]) == (3, 2)
+        assert "a" not in second and "b" not in second
+        assert bound.name == log.name
+
+    def test_unbind_and_try_unbind(self, log):
+        """unbind() removes keys and raises KeyError for a missing one; try_unbind() ignores it."""
+        out = capture()
+        bound = log.bind(a=1, b=2)
+        bound.unbind("a").info("one")
+        bound.try_unbind("a", "missing").info("two")
+        with pytest.raises(KeyError):
+            bound.unbind("missing")
+        bound.info("three")
+        one, two, three = out.records()
+        assert "a" not in one and one["b"] == 2
+        assert "a" not in two and two["b"] == 2
+        assert (three["a"], three["b"]) == (1, 2)
+
+    def test_is_enabled_for_follows_module_levels(self):
+        """is_enabled_for() answers from the standard logger's level, module levels included."""
+        capture(level="INFO", module_levels={"noisy": "ERROR", "chatty": "DEBUG"})
+        assert foundation.get_logger("noisy.sub").is_enabled_for("WARNING") is False
+        assert foundation.get_logger("noisy").is_enabled_for(logging.ERROR) is True
+        assert foundation.get_logger("chatty").is_debug_enabled() is True
+        assert foundation.get_logger("other").is_debug_enabled() is False
+
+    def test_exception_inside_except(self, log):
+        """exception() logs at ERROR with the current exception's traceback."""
+        out = capture()
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("failed", n=1)
+        record = out.record()
+        assert record["level"] == "error" and record["n"] == 1
+        assert record["exception"].startswith("Traceback (most recent call last)")
+        assert record["exception"].rstrip("\n").endswith("ValueError: boom")
+
+    def test_exception_outside_except(self, log):
+        """exception() outside an except block logs at ERROR with no exception field."""
+        out = capture()
+        log.exception("no exception")
+        record = out.record()
+        assert record["level"] == "error"
+        assert "exception" not in record
+
+    @pytest.mark.parametrize("how", ["true", "instance", "tuple"])
+    def test_exc_info_forms(self, how, log):
+        """exc_info=True, an exception or a tuple adds the traceback, as in logging."""
+        out = capture()
+        try:
+            raise KeyError("k")
+        except KeyError as exc:
+            caught = exc
+            info = sys.exc_info()
+            if how == "true":
+                log.warning("w", exc_info=True)
+        if how == "instance":
+            log.warning("w", exc_info=caught)
+        elif how == "tuple":
+            log.warning("w", exc_info=info)
+        record = out.record()
+        assert "KeyError: 'k'" in record["exception"]
+        assert "exc_info" not in record
+
+    def test_exc_info_false_adds_nothing(self, log):
+        """exc_info=False (or None) inside except adds no exception field."""
+        out = capture()
+        try:
+            raise KeyError("k")
+        except KeyError:
+            log.error("a", exc_info=False)
+            log.error("b", exc_info=None)
+        assert all("exception" not in r for r in out.records())
+
+    def test_stack_info(self, log):
+        """stack_info=True writes the caller's stack in the stack field."""
+        out = capture()
+        log.info("here", stack_info=True)
+        record = out.record()
+        assert record["stack"].startswith("Stack (most recent call last)")
+        assert "test_stack_info" in record["stack"]
+        assert "stack_info" not in record
+
+    def test_event_is_positional_only(self, log):
+        """The event is positional-only: event=, level=, self=, args= and the like are fields."""
+        out = capture()
+        log.info("real", event=1, self=2, args=3, msg=4, name=5, extra=6, fields=7)
+        log.log("INFO", "via_log", level=8, event=9)
+        first, second = out.records()
+        assert first["event"] == "real" and first["event_"] == 1
+        assert [first[k] for k in ("self", "args", "msg", "name", "extra", "fields")] == [2, 3, 4, 5, 6, 7]
+        assert second["event"] == "via_log" and second["level"] == "info"
+        assert (second["level_"], second["event_"]) == (8, 9)
+
+    def test_args_are_formatted_into_the_event(self, log):
+        """args are %-formatted into the event as the standard library does."""
+        out = capture()
+        log.info("user %s has %d", "bob", 3, n=1)
+        record = out.record()
+        assert record["event"] == "user bob has 3" and record["n"] == 1
+
+    def test_log_with_level(self, log):
+        """log(level, event) takes an int or a name."""
+        out = capture()
+        log.log(logging.WARNING, "int")
+        log.log("error", "name")
+        log.log("debug", "hidden")
+        assert [(r["event"], r["level"]) for r in out.records()] == [("int", "warning"), ("name", "error")]
+
+    # -- async twins ----------------------------------------------------------------
+    @pytest.mark.parametrize("method,label", LEVEL_METHODS)
+    def test_async_twins(self, method, label, log):
+        """a<level>() are coroutines that write like their sync twins."""
+        out = capture(level="TRACE")
+        twin = getattr(log, "a" + method)
+        assert inspect.iscoroutinefunction(twin)
+        asyncio.run(twin("event", n=1))
+        (record,) = [r for r in out.records() if r["logger"] == "app"]  # asyncio logs at DEBUG too
+        assert (record["level"], record["event"], record["n"]) == (label, "event", 1)
+
+    def test_alog_and_aexception(self, log):
+        """alog() takes a level; aexception() captures the exception being handled."""
+        out = capture()
+
+        async def main():
+            await log.alog("warning", "via_alog", n=1)
+            try:
+                raise ValueError("async boom")
+            except ValueError:
+                await asyncio.sleep(0)
+                await log.aexception("failed")
+
+        asyncio.run(main())
+        first, second = out.records()
+        assert (first["event"], first["level"], first["n"]) == ("via_alog", "warning", 1)
+        assert second["level"] == "error" and "ValueError: async boom" in second["exception"]
+
+    def test_async_keeps_the_tasks_context(self, log):
+        """await log.ainfo() writes the calling task's context variables."""
+        out = capture()
+
+        async def task(n):
+            with foundation.context(task=n):
+                await asyncio.sleep(0)
+                await log.ainfo("event", expect=n)
+
+        async def main():
+            await asyncio.gather(*(task(n) for n in range(20)))
+
+        asyncio.run(main())
+        records = out.records()
+        assert len(records) == 20 and all(r["task"] == r["expect"] for r in records)
+
+    def test_async_waits_for_room_without_blocking_the_loop(self, gate, log):
+        """With a full queue in block mode, ainfo() waits while the event loop runs other tasks."""
+        foundation.configure(stream=gate, format="json", overflow="block", queue_size=2)
+        wait_writer_held(gate)
+        log.info("fill", seq=0)
+        log.info("fill", seq=1)
+        assert foundation.stats()["queue_depth"] == 2
+
+        async def main():
+            waiting = asyncio.ensure_future(log.ainfo("waited"))
+            ticks = 0
+            for _ in range(20):  # the loop keeps running this coroutine while ainfo waits
+                await asyncio.sleep(0)
+                ticks += 1
+            still_waiting = not waiting.done()
+            depth = foundation.stats()["queue_depth"]
+            gate.gate.set()  # make room
+            await asyncio.wait_for(waiting, WAIT)
+            return ticks, still_waiting, depth
+
+        ticks, still_waiting, depth = asyncio.run(main())
+        assert ticks == 20
+        assert still_waiting, "ainfo() returned without room: it did not wait (or blocked the loop)"
+        assert depth == 2
+        assert foundation.flush(WAIT) is True
+        assert [r["event"] for r in gate.records()] == ["gate", "fill", "fill", "waited"]
+        assert foundation.stats()["dropped"] == 0
+
+    # -- batches --------------------------------------------------------------------
+    def test_batch_hands_records_on_when_the_block_ends(self, log):
+        """batch(): records are held until the block ends, then written in order."""
+        stream = io.StringIO()
+        foundation.configure(stream=stream, format="json", mode="sync")
+        with log.batch() as batch:
+            batch.info("one", n=1)
+            batch.warning("two")
+            batch.log("ERROR", "three")
+            assert stream.getvalue() == ""
+        assert [(r["event"], r["level"]) for r in map(loads, split_lines(stream.getvalue()))] == [
+            ("one", "info"), ("two", "warning"), ("three", "error")]
+
+    def test_batch_hands_on_every_size_records(self, log):
+        """batch(size=3) hands records on every 3 calls."""
+        stream = io.StringIO()
+        foundation.configure(stream=stream, format="json", mode="sync")
+        with log.batch(size=3) as batch:
+            for i in range(7):
+                batch.info("event", seq=i)
+                assert len(split_lines(stream.getvalue())) == (i + 1) // 3 * 3
+        assert [r["seq"] for r in map(loads, split_lines(stream.getvalue()))] == list(range(7))
+
+    def test_batch_checks_the_level_at_each_call(self, log):
+        """The level check happens at each batch call, not when the block ends."""
+        out = capture(level="INFO")
+        with log.batch() as batch:
+            batch.debug("before")
+            logging.getLogger("app").setLevel(logging.DEBUG)
+            batch.debug("after")
+            batch.trace("never")
+        assert [r["event"] for r in out.records()] == ["after"]
+
+    def test_batch_keeps_records_when_the_block_raises(self, log):
+        """If the block raises, what was logged is still written and the exception propagates."""
+        out = capture()
+        with pytest.raises(ZeroDivisionError):
+            with log.bind(b=1).batch() as batch:
+                batch.info("one")
+                try:
+                    raise ValueError("inner")
+                except ValueError:
+                    batch.exception("two")
+                1 / 0
+        one, two = out.records()
+        assert (one["event"], one["b"]) == ("one", 1)
+        assert two["level"] == "error" and "ValueError: inner" in two["exception"]
+
+    def test_batch_async(self, log):
+        """batch_async() yields awaitable level methods; records are written in order at the end."""
+        out = capture()
+
+        async def main():
+            async with log.batch_async(size=2) as batch:
+                with foundation.context(ctx="c"):
+                    for i in range(5):
+                        await batch.info("event", seq=i)
+                await batch.log("warning", "last")
+
+        asyncio.run(main())
+        records = out.records()
+        assert [r["event"] for r in records] == ["event"] * 5 + ["last"]
+        assert [r.get("seq") for r in records[:5]] == list(range(5))
+        assert all(r["ctx"] == "c" for r in records[:5]) and "ctx" not in records[5]
+
+    def test_batch_async_keeps_records_when_the_block_raises(self, log):
+        """If an async batch block raises, its records are written and the exception propagates."""
+        out = capture()
+
+        async def main():
+            async with log.batch_async() as batch:
+                await batch.info("kept")
+                raise RuntimeError("stop")
+
+        with pytest.raises(RuntimeError):
+            asyncio.run(main())
+        assert [r["event"] for r in out.records()] == ["kept"]
+
+    def test_batch_async_waits_for_room_without_blocking_the_loop(self, gate, log):
+        """Handing a batch to a full queue in block mode waits while the loop runs other tasks."""
+        foundation.configure(stream=gate, format="json", overflow="block", queue_size=2)
+        wait_writer_held(gate)
+        log.info("fill", seq=0)
+        log.info("fill", seq=1)
+
+        async def send():
+            async with log.batch_async() as batch:
+                await batch.info("batched", seq=0)
+                await batch.info("batched", seq=1)
+
+        async def main():
+            sending = asyncio.ensure_future(send())
+            for _ in range(20):
+                await asyncio.sleep(0)
+            still_waiting = not sending.done()
+            gate.gate.set()
+            await asyncio.wait_for(sending, WAIT)
+            return still_waiting
+
+        assert asyncio.run(main()), "the batch did not wait for room (or blocked the loop)"
+        assert foundation.flush(WAIT) is True
+        assert [r["event"] for r in gate.records()] == ["gate", "fill", "fill", "batched", "batched"]
+        assert foundation.stats()["dropped"] == 0
+
+
+# ---------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------
+
+def names_value(value, message):
+    """Whether ``message`` shows ``value`` (or, for a container, one of its items)."""
+    if repr(value) in message or str(value) in message:
+        return True
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return any(repr(item) in message or str(item) in message for item in items)
+
+
+class TestConfiguration:
+    BAD_OPTIONS = [
+        ("level", "LOUD"), ("level", 2.5), ("format", "xml"), ("mode", "turbo"),
+        ("overflow", "explode"), ("queue_size", 0), ("queue_size", -1), ("queue_size", "many"),
+        ("queue_size", 10_000_001), ("batch_size", 0), ("flush_interval", -1), ("flush_interval", 0),
+        ("emoji", "maybe"), ("colors", "sometimes"), ("module_levels", {"m": "LOUD"}),
+        ("module_levels", "garbage"), ("module_levels", 42), ("stream", 42), ("file", 42),
+        ("processors", [42]), ("processors", 42), ("redact", "password"), ("redact", [1]),
+        ("max_value_length", 0), ("max_fields", 0), ("max_depth", 0), ("max_depth", "deep"),
+    ]
+
+    BAD_ENV = [
+        ("FOUNDATION_LOG_LEVEL", "LOUD"), ("PROVIDE_LOG_LEVEL", "loud"),
+        ("FOUNDATION_LOG_FORMAT", "xml"), ("PROVIDE_LOG_CONSOLE_FORMATTER", "xml"),
+        ("FOUNDATION_LOG_MODULE_LEVELS", "nocolon"), ("FOUNDATION_LOG_MODULE_LEVELS", "m:LOUD"),
+        ("PROVIDE_LOG_MODULE_LEVELS", "m:LOUD"), ("FOUNDATION_LOG_EMOJI", "maybe"),
+        ("FOUNDATION_LOG_MODE", "turbo"), ("FOUNDATION_LOG_QUEUE_SIZE", "0"),
+        ("FOUNDATION_LOG_QUEUE_SIZE", "10000001"), ("FOUNDATION_LOG_QUEUE_SIZE", "ten"),
+        ("FOUNDATION_LOG_QUEUE_SIZE", "1.5"), ("FOUNDATION_LOG_QUEUE_SIZE", "-3"),
+        ("FOUNDATION_LOG_OVERFLOW", "explode"),
+    ]
+
+    # -- set-up and reconfiguration -------------------------------------------------
+    @pytest.mark.parametrize("mode", MODES)
+    def test_configure_writes_no_record(self, mode):
+        """configure() itself writes no record, even when called again."""
+        out = capture(mode=mode)
+        foundation.configure(stream=out.stream, mode=mode)
+        assert out.text() == ""
+        assert foundation.stats()["emitted"] == 0
+
+    def test_reconfigure_never_duplicates_handlers(self, log):
+        """configure() again replaces its handler: one line per record, on the newest stream only."""
+        handlers_before = len(logging.getLogger().handlers)
+        first = capture(mode="queue")
+        second = capture(mode="sync")
+        third = capture(mode="queue", format="key_value")
+        assert len(own_handlers()) == 1
+        assert len(logging.getLogger().handlers) == handlers_before + 1
+        log.info("once")
+        assert len(third.lines()) == 1
+        assert first.stream.getvalue() == second.stream.getvalue() == ""
+
+    def test_reconfigure_writes_what_was_queued(self, log):
+        """Records queued before configure() is called again are written to the old output."""
+        first = capture()
+        for i in range(500):
+            log.info("event", seq=i)
+        second = capture()
+        assert [loads(line)["seq"] for line in first.stream.getvalue().splitlines()] == list(range(500))
+        assert second.lines() == []
+
+    def test_reconfigure_resets_stats(self, log):
+        """configure() resets every counter of stats()."""
+        capture()
+        log.info("event")
+        assert foundation.flush(WAIT) is True
+        assert foundation.stats()["written"] == 1
+        capture()
+        stats = foundation.stats()
+        assert (stats["emitted"], stats["written"], stats["dropped"], stats["bytes_written"]) == (0, 0, 0, 0)
+
+    def test_reconfigure_leaves_no_threads_behind(self, log):
+        """Configuring five times leaves at most one writer thread."""
+        before = set(threading.enumerate())
+        for _ in range(5):
+            capture(mode="queue")
+            log.info("event")
+        assert len(set(threading.enumerate()) - before) <= 1
+
+    # -- levels per module ----------------------------------------------------------
+    def test_module_levels_raise_and_lower(self):
+        """module_levels raises a module's level and lowers another's below the default."""
+        out = capture(level="INFO", module_levels={"noisy": "ERROR", "chatty": "debug"})
+        logging.getLogger("noisy").warning("hidden")
+        foundation.get_logger("noisy.sub").warning("hidden")
+        logging.getLogger("noisy").error("shown_noisy")
+        logging.getLogger("chatty").debug("shown_chatty")
+        foundation.get_logger("chatty.sub").debug("shown_chatty_sub")
+        foundation.get_logger("other").debug("hidden")
+        assert [r["event"] for r in out.records()] == ["shown_noisy", "shown_chatty", "shown_chatty_sub"]
+
+    def test_reconfigure_clears_old_module_levels(self):
+        """Module levels from an earlier configure() do not outlive the next one."""
+        capture(module_levels={"noisy": "ERROR"})
+        out = capture()
+        logging.getLogger("noisy").warning("shown")
+        assert [r["event"] for r in out.records()] == ["shown"]
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_third_party_logging_comes_out_in_the_same_format(self, fmt):
+        """logging.getLogger("urllib3").warning(...) is written like our records."""
+        out = capture(format=fmt)
+        logging.getLogger("urllib3").warning("Retrying (%s) after %d", "conn", 3)
+        foundation.get_logger("urllib3").warning("ours", n=1)
+        theirs, ours = out.lines()
+        if fmt == "json":
+            record = loads(theirs)
+            assert list(record) == ["timestamp", "level", "logger", "event"]
+            assert (record["level"], record["logger"], record["event"]) == (
+                "warning", "urllib3", "Retrying (conn) after 3")
+        elif fmt == "logfmt":
+            assert re.fullmatch(r'timestamp=\S+ level=warning logger=urllib3 event="Retrying \(conn\) after 3"',
+                                theirs), theirs
+        else:
+            assert re.match(KV_STAMP + r" \[warning \] Retrying \(conn\) after 3", theirs), theirs
+        assert theirs.split("Retrying")[0].count(" ") == ours.split("ours")[0].count(" ")
+
+    # -- options ----------------------------------------------------------------------
+    @pytest.mark.parametrize("as_path", [False, True])
+    def test_file_option_appends_utf8(self, as_path, tmp_path, log):
+        """file= (str or PathLike) is opened for appending in UTF-8."""
+        path = tmp_path / "app.log"
+        path.write_text("existing line\n", encoding="utf-8")
+        foundation.configure(file=path if as_path else str(path), format="json")
+        log.info("event", text="é😀")
+        assert foundation.flush(WAIT) is True
+        lines = split_lines(path.read_bytes().decode("utf-8"))
+        assert lines[0] == "existing line"
+        assert loads(lines[1])["text"] == "é😀" and len(lines) == 2
+
+    def test_format_option_names(self, log):
+        """format= takes key_value, json and logfmt, any case."""
+        out = capture(format=" JSON ")
+        log.info("event")
+        assert out.record()["event"] == "event"
+
+    def test_processors_receive_a_flat_dict(self, log):
+        """A processor gets timestamp, level, logger, event, then the fields, in order."""
+        seen = []
+        out = capture(processors=[lambda event_dict: seen.append(dict(event_dict)) or event_dict])
+        foundation.bind_context(c=1)
+        log.info("event", a=2, b=3)
+        assert len(out.lines()) == 1
+        (event_dict,) = seen
+        assert list(event_dict) == ["timestamp", "level", "logger", "event", "c", "a", "b"]
+        assert (event_dict["level"], event_dict["logger"], event_dict["event"]) == ("info", "app", "event")
+
+    def test_processors_change_what_is_written(self, log):
+        """What processors add, change or remove is what gets written; they run in order."""
+
+        def first(event_dict):
+            event_dict["added"] = 1
+            event_dict["event"] = "renamed"
+            del event_dict["gone"]
+            return event_dict
+
+        def second(event_dict):
+            event_dict["saw_added"] = event_dict.get("added")
+            return event_dict
+
+        out = capture(processors=[first, second])
+        log.info("event", gone=1, kept=2)
+        record = out.record()
+        assert record["event"] == "renamed"
+        assert (record["kept"], record["added"], record["saw_added"]) == (2, 1, 1)
+        assert "gone" not in record
+
+    def test_processor_returning_none_drops_the_record(self, log):
+        """A processor returning None drops the record; it is counted as sampled_out."""
+        out = capture(processors=[lambda d: None if d.get("drop") else d])
+        log.info("dropped", drop=True)
+        log.info("kept")
+        assert [r["event"] for r in out.records()] == ["kept"]
+        stats = foundation.stats()
+        assert stats["sampled_out"] == 1
+        assert stats["written"] + stats["dropped"] == stats["emitted"]
+
+    def test_processor_that_raises_is_skipped(self, log):
+        """A processor that raises is skipped for that record; the record is written; errors counted."""
+
+        def broken(event_dict):
+            raise RuntimeError("processor bug")
+
+        def tag(event_dict):
+            event_dict["tagged"] = True
+            return event_dict
+
+        out = capture(processors=[broken, tag])
+        log.info("event", n=1)
+        record = out.record()
+        assert (record["event"], record["n"], record["tagged"]) == ("event", 1, True)
+        assert foundation.stats()["errors"] >= 1
+
+    @pytest.mark.parametrize("option,value", BAD_OPTIONS, ids=lambda v: repr(v)[:30])
+    def test_bad_option_raises_naming_option_and_value(self, option, value):
+        """A bad option value raises ValueError/TypeError naming the option and the value."""
+        with pytest.raises((ValueError, TypeError)) as info:
+            foundation.configure(**{option: value})
+        message = str(info.value)
+        assert option in message, message
+        assert names_value(value, message), message
+
+    def test_unknown_option_raises(self):
+        """An unknown option raises TypeError naming it."""
+        with pytest.raises(TypeError) as info:
+            foundation.configure(no_such_option=1)
+        assert "no_such_option" in str(info.value)
+
+    # -- environment ------------------------------------------------------------------
+    @pytest.mark.parametrize("variable", ["FOUNDATION_LOG_LEVEL", "PROVIDE_LOG_LEVEL"])
+    def test_env_level(self, variable, monkeypatch, log):
+        """FOUNDATION_LOG_LEVEL (or PROVIDE_LOG_LEVEL) sets the level."""
+        monkeypatch.setenv(variable, "debug")
+        out = capture()
+        log.debug("shown")
+        log.trace("hidden")
+        assert [r["event"] for r in out.records()] == ["shown"]
+
+    @pytest.mark.parametrize("variable", ["FOUNDATION_LOG_FORMAT", "PROVIDE_LOG_CONSOLE_FORMATTER"])
+    def test_env_format(self, variable, monkeypatch, log):
+        """FOUNDATION_LOG_FORMAT (or PROVIDE_LOG_CONSOLE_FORMATTER) sets the format."""
+        monkeypatch.setenv(variable, "json")
+        stream = io.StringIO()
+        foundation.configure(stream=stream)
+        log.info("event")
+        assert foundation.flush(WAIT) is True
+        assert loads(stream.getvalue())["event"] == "event"
+
+    @pytest.mark.parametrize("variable", ["FOUNDATION_LOG_FILE", "PROVIDE_LOG_FILE"])
+    def test_env_file(self, variable, monkeypatch, tmp_path, log):
+        """FOUNDATION_LOG_FILE (or PROVIDE_LOG_FILE) sends the output to that file."""
+        path = tmp_path / "env.log"
+        monkeypatch.setenv(variable, str(path))
+        foundation.configure(format="json")
+        log.info("event")
+        assert foundation.flush(WAIT) is True
+        assert [r["event"] for r in read_json_lines(path)] == ["event"]
+
+    @pytest.mark.parametrize("variable", ["FOUNDATION_LOG_MODULE_LEVELS", "PROVIDE_LOG_MODULE_LEVELS"])
+    def test_env_module_levels(self, variable, monkeypatch):
+        """FOUNDATION_LOG_MODULE_LEVELS (or PROVIDE_...) takes mod:LEVEL,mod2:LEVEL."""
+        monkeypatch.setenv(variable, "noisy:ERROR, chatty:debug")
+        out = capture()
+        logging.getLogger("noisy").warning("hidden")
+        logging.getLogger("chatty").debug("shown")
+        assert [r["event"] for r in out.records()] == ["shown"]
+
+    @pytest.mark.parametrize("raw,expected", [
+        ("1", True), ("true", True), ("TRUE", True), ("Yes", True), ("on", True), ("ON", True),
+        ("0", False), ("false", False), ("No", False), ("off", False), ("OFF", False)])
+    def test_env_emoji_booleans(self, raw, expected, monkeypatch, log):
+        """FOUNDATION_LOG_EMOJI takes 1/0, true/false, yes/no, on/off in any case."""
+        monkeypatch.setenv("FOUNDATION_LOG_EMOJI", raw)
+        out = capture(format="key_value")
+        log.info("event", domain="auth")
+        assert ("[🔑]" in out.text()) is expected
+
+    def test_env_mode_sync(self, monkeypatch, log):
+        """FOUNDATION_LOG_MODE=sync writes before the call returns."""
+        monkeypatch.setenv("FOUNDATION_LOG_MODE", "sync")
+        stream = io.StringIO()
+        foundation.configure(stream=stream, format="json")
+        log.info("now")
+        assert loads(stream.getvalue())["event"] == "now"
+
+    def test_env_queue_size_and_overflow(self, monkeypatch, gate, log):
+        """FOUNDATION_LOG_QUEUE_SIZE and FOUNDATION_LOG_OVERFLOW=drop bound the queue and drop."""
+        monkeypatch.setenv("FOUNDATION_LOG_QUEUE_SIZE", "5")
+        monkeypatch.setenv("FOUNDATION_LOG_OVERFLOW", "drop")
+        foundation.configure(stream=gate, format="json")
+        wait_writer_held(gate)
+        for i in range(50):
+            log.info("event", seq=i)
+        stats = foundation.stats()
+        assert stats["queue_depth"] <= 5 and stats["dropped"] >= 40
+        gate.gate.set()
+
+    @pytest.mark.parametrize("raw", ["1", "10000000"])
+    def test_env_queue_size_bounds_are_accepted(self, raw, monkeypatch, capsys, log):
+        """FOUNDATION_LOG_QUEUE_SIZE accepts 1 and 10,000,000."""
+        monkeypatch.setenv("FOUNDATION_LOG_QUEUE_SIZE", raw)
+        out = capture()
+        log.info("event")
+        assert len(out.lines()) == 1
+        assert capsys.readouterr().err == ""
+
+    def test_ours_win_over_provide(self, monkeypatch, log):
+        """FOUNDATION_LOG_* wins over PROVIDE_LOG_* when both are set."""
+        monkeypatch.setenv("FOUNDATION_LOG_LEVEL", "ERROR")
+        monkeypatch.setenv("PROVIDE_LOG_LEVEL", "DEBUG")
+        out = capture()
+        log.warning("hidden")
+        log.error("shown")
+        assert [r["event"] for r in out.records()] == ["shown"]
+
+    def test_option_wins_over_env(self, monkeypatch, capsys, log):
+        """An option given to configure() wins; the variable is not even read."""
+        monkeypatch.setenv("FOUNDATION_LOG_LEVEL", "LOUD")
+        monkeypatch.setenv("FOUNDATION_LOG_FORMAT", "logfmt")
+        out = capture(level="DEBUG", format="json")
+        log.debug("shown")
+        assert out.record()["event"] == "shown"
+        assert capsys.readouterr().err == ""
+
+    @pytest.mark.parametrize("variable,raw", BAD_ENV)
+    def test_bad_env_gives_one_warning_and_the_default(self, variable, raw, monkeypatch, capsys, log):
+        """A bad environment value gives one stderr line naming it, and the default is used."""
+        monkeypatch.setenv(variable, raw)
+        stream = io.StringIO()
+        foundation.configure(stream=stream)
+        log.info("event", domain="auth")
+        log.debug("hidden")
+        assert foundation.flush(WAIT) is True
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1, err
+        assert variable in err and raw in err, err
+        (line,) = split_lines(stream.getvalue())
+        assert re.match(KV_STAMP + r" \[info    \] \[🔑\] event", line), line  # default format, emoji
+        assert logging.getLogger().level == logging.INFO
+        assert logging.getLogger("m").level == logging.NOTSET
+
+    def test_bad_env_file_gives_one_warning_and_the_default(self, monkeypatch, tmp_path, capsys, log):
+        """An unopenable FOUNDATION_LOG_FILE gives one stderr line naming it; output goes to stderr."""
+        bad = str(tmp_path / "no-such-dir" / "app.log")
+        monkeypatch.setenv("FOUNDATION_LOG_FILE", bad)
+        foundation.configure(format="json")
+        log.info("event")
+        assert foundation.flush(WAIT) is True
+        err = capsys.readouterr().err.splitlines()
+        warnings = [line for line in err if "FOUNDATION_LOG_FILE" in line]
+        assert len(warnings) == 1 and bad in warnings[0], err
+        assert [loads(line)["event"] for line in err if line.startswith("{")] == ["event"]
+
+    # -- auto-configuration ------------------------------------------------------------
+    def test_import_has_no_side_effects(self):
+        """Importing adds no handler, starts no thread and leaves the root level alone."""
+        result = run_python("""
+            import logging, threading
+            import foundation
+            print(len(logging.getLogger().handlers), threading.active_count(), logging.getLogger().level)
+        """)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["0", "1", str(logging.WARNING)]
+
+    def test_first_log_call_configures_from_defaults(self):
+        """Without configure(), the first log call sets up key_value output on stderr at INFO."""
+        result = run_python("""
+            import foundation
+            foundation.get_logger("app").debug("hidden")
+            foundation.get_logger("app").info("hello", n=1)
+            foundation.logger.warning("root_event")
+        """)
+        assert result.returncode == 0, result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 2, lines
+        assert re.match(KV_STAMP + r" \[info    \] hello", lines[0]) and "n=1" in lines[0]
+        assert re.match(KV_STAMP + r" \[warning \] root_event", lines[1])
+        assert result.stdout == ""
+
+    def test_first_log_call_configures_from_the_environment(self):
+        """Without configure(), the first log call reads the FOUNDATION_LOG_* variables."""
+        result = run_python("""
+            import foundation
+            foundation.get_logger("app").debug("shown", n=1)
+        """, env={"FOUNDATION_LOG_FORMAT": "json", "FOUNDATION_LOG_LEVEL": "DEBUG"})
+        assert result.returncode == 0, result.stderr
+        (record,) = [loads(line) for line in result.stderr.splitlines()]
+        assert (record["event"], record["level"], record["n"]) == ("shown", "debug", 1)
+
+    def test_bad_env_never_breaks_import_or_the_first_call(self):
+        """A bad variable: import works, one warning line, then records at the default level."""
+        result = run_python("""
+            import foundation
+            foundation.get_logger("app").debug("hidden")
+            foundation.get_logger("app").info("shown")
+        """, env={"FOUNDATION_LOG_LEVEL": "LOUD"})
+        assert result.returncode == 0, result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 2, lines
+        assert "FOUNDATION_LOG_LEVEL" in lines[0] and "LOUD" in lines[0]
+        assert re.match(KV_STAMP + r" \[info    \] shown", lines[1])
+
+    def test_bad_env_file_never_breaks_the_first_call(self, tmp_path):
+        """An unopenable FOUNDATION_LOG_FILE: one warning line naming it, then records on stderr."""
+        bad = str(tmp_path / "no-such-dir" / "app.log")
+        result = run_python("""
+            import foundation
+            foundation.get_logger("app").info("shown")
+        """, env={"FOUNDATION_LOG_FILE": bad})
+        assert result.returncode == 0, result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 2, lines
+        assert "FOUNDATION_LOG_FILE" in lines[0] and bad in lines[0], lines[0]
+        assert re.match(KV_STAMP + r" \[info    \] shown", lines[1])
+
+
+# ---------------------------------------------------------------------------
+# Process-level promises (each in a fresh interpreter)
+# ---------------------------------------------------------------------------
+
+class TestProcess:
+    @pytest.mark.parametrize("ending,code", [
+        ("pass", 0),
+        ("raise RuntimeError('unhandled boom')", 1),
+        ("sys.exit(3)", 3),
+    ])
+    def test_records_queued_at_exit_are_written(self, ending, code, tmp_path):
+        """Records still queued at normal exit, an unhandled exception or sys.exit() are written."""
+        path = tmp_path / "exit.log"
+        result = run_python(f"""
+            import sys, foundation
+            # A long interval and huge batches: the writer is asleep when the program ends.
+            foundation.configure(file=sys.argv[1], format="json", flush_interval=60, batch_size=100000)
+            log = foundation.get_logger("app")
+            for i in range(2000):
+                log.info("queued", seq=i)
+            {ending}
+        """, path)
+        assert result.returncode == code, result.stderr
+        assert [r["seq"] for r in read_json_lines(path)] == list(range(2000))
+        if code == 1:
+            assert "RuntimeError: unhandled boom" in result.stderr
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork()")
+    def test_fork_child_logs_and_its_records_are_written(self, tmp_path):
+        """A forked child logs at once; its records are written, the parent's are not duplicated."""
+        path = tmp_path / "fork.log"
+        result = run_python("""
+            import os, sys, warnings
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads
+            import foundation
+            foundation.configure(file=sys.argv[1], format="json")
+            log = foundation.get_logger("app")
+            for i in range(100):
+                log.info("parent_before", seq=i)
+            pid = os.fork()
+            if pid == 0:
+                for i in range(100):
+                    log.info("child", seq=i, pid=os.getpid())
+                sys.exit(0)
+            _, status = os.waitpid(pid, 0)
+            log.info("parent_after", child_exit=os.waitstatus_to_exitcode(status), child=pid)
+        """, path)
+        assert result.returncode == 0, result.stderr
+        records = read_json_lines(path)
+        before = [r["seq"] for r in records if r["event"] == "parent_before"]
+        child = [r for r in records if r["event"] == "child"]
+        (after,) = [r for r in records if r["event"] == "parent_after"]
+        assert before == list(range(100))
+        assert [r["seq"] for r in child] == list(range(100))
+        assert all(r["pid"] == after["child"] for r in child)
+        assert after["child_exit"] == 0
+
+    @pytest.mark.skipif(sys.platform == "win32" or not hasattr(os, "fork"), reason="needs fork")
+    def test_multiprocessing_fork_worker_records_are_written(self, tmp_path):
+        """A multiprocessing worker started by fork logs, and its records are written."""
+        path = tmp_path / "mp.log"
+        result = run_python("""
+            import multiprocessing, sys, warnings
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads
+            import foundation
+
+            def work(n):
+                log = foundation.get_logger("worker")
+                for i in range(n):
+                    log.info("work", seq=i)
+
+            foundation.configure(file=sys.argv[1], format="json")
+            foundation.get_logger("main").info("start")
+            process = multiprocessing.get_context("fork").Process(target=work, args=(50,))
+            process.start()
+            process.join()
+            print(process.exitcode)
+        """, path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["0"]
+        records = read_json_lines(path)
+        assert [r["seq"] for r in records if r["event"] == "work"] == list(range(50))
+
+    @pytest.mark.parametrize("mode", MODES)
+    @pytest.mark.parametrize("code", [0, 3])
+    def test_broken_pipe_keeps_exit_code_and_says_it_once(self, mode, code):
+        """`app | head -1`: the app keeps its exit code; stderr gets at most one line."""
+        script = textwrap.dedent(f"""
+            import sys, foundation
+            foundation.configure(stream=sys.stdout, format="json", mode="{mode}")
+            log = foundation.get_logger("app")
+            for i in range(20000):
+                log.info("line", seq=i, pad="x" * 40)
+                if i % 1000 == 999:
+                    foundation.flush()
+            sys.exit({code})
+        """)
+        process = subprocess.Popen([sys.executable, "-c", script], cwd=str(HERE), env=clean_env(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            first = process.stdout.readline()  # what `head -1` reads, then it goes away
+            process.stdout.close()
+            err = process.stderr.read().decode("utf-8", "backslashreplace")
+            returncode = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stderr.close()
+        assert loads(first.decode("utf-8"))["seq"] == 0
+        assert returncode == code, err
+        assert len(err.splitlines()) <= 1, err
+
+    def test_stuck_sink_does_not_hold_exit_beyond_the_shutdown_timeout(self):
+        """A sink that never returns delays exit by at most the shutdown timeout (2 s by default)."""
+        start = time.monotonic()
+        result = run_python("""
+            import threading, foundation
+
+            class Stuck:
+                def write(self, text):
+                    threading.Event().wait()
+
+            foundation.configure(stream=Stuck(), format="json")
+            log = foundation.get_logger("app")
+            for i in range(10):
+                log.error("stuck", seq=i)
+        """, timeout=60)
+        elapsed = time.monotonic() - start
+        assert result.returncode == 0, result.stderr
+        assert elapsed < 2.0 + 1.5, f"exit took {elapsed:.1f} s"
+
+
+# ---------------------------------------------------------------------------
+# Public surface
+# ---------------------------------------------------------------------------
+
+class TestPublicSurface:
+    #: The names DESIGN.md fixes for the features this library has today.
+    DESIGN_NAMES = {
+        "TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
+        "logger", "get_logger", "Logger",
+        "bind_context", "unbind_context", "clear_context", "get_context", "context",
+        "lazy", "LazyField", "register_emoji_set",
+        "configure", "flush", "shutdown", "stats",
+    }
+
+    @staticmethod
+    def defined_public_names():
+        """The public (no leading underscore) names the module defines at top level."""
+        tree = ast.parse(pathlib.Path(foundation.__file__).read_text(encoding="utf-8"))
+        names = set()
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for name in ast.walk(target):
+                        if isinstance(name, ast.Name):
+                            names.add(name.id)
+        return {n for n in names if not n.startswith("_")}
+
+    def test_all_is_exactly_the_public_names(self):
+        """__all__ lists exactly the names defined without a leading underscore."""
+        assert len(foundation.__all__) == len(set(foundation.__all__)), "duplicates in __all__"
+        assert set(foundation.__all__) == self.defined_public_names()
+
+    def test_all_names_exist_and_cover_the_design(self):
+        """Every name in __all__ exists, and the DESIGN.md names are all there."""
+        for name in foundation.__all__:
+            assert hasattr(foundation, name), name
+        assert self.DESIGN_NAMES <= set(foundation.__all__)
+
+    def test_star_import_gives_the_public_names(self):
+        """from foundation import * gives exactly __all__."""
+        namespace = {}
+        exec("from foundation import *", namespace)
+        namespace.pop("__builtins__")
+        assert set(namespace) == set(foundation.__all__)
+
+    def test_standard_library_only(self):
+        """foundation.py imports only the standard library (psutil only optionally)."""
+        checker = HERE.parent / "shared" / "tools" / "check_stdlib_only.py"
+        if not checker.exists():
+            pytest.skip("the shared checker is not in this checkout")
+        if sys.version_info < (3, 10):  # its fallback list misses lib-dynload modules (math, ...)
+            pytest.skip("the checker needs sys.stdlib_module_names (3.10+) to be exact")
+        result = subprocess.run([sys.executable, str(checker), "foundation.py"], cwd=str(HERE),
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def test_works_when_vendored_under_another_name(self, tmp_path):
+        """A copy vendored as myapp._vendor.foundation works: nothing hard-codes the module name."""
+        package = tmp_path / "myapp" / "_vendor"
+        package.mkdir(parents=True)
+        (tmp_path / "myapp" / "__init__.py").write_text("")
+        (package / "__init__.py").write_text("")
+        (package / "foundation.py").write_bytes(pathlib.Path(foundation.__file__).read_bytes())
+        result = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent("""
+                import sys
+                from myapp._vendor import foundation as f
+                assert "foundation" not in sys.modules
+                f.configure(stream=sys.stdout, format="json")
+                f.get_logger("app").info("vendored", n=1)
+                f.flush()
+            """)],
+            cwd=str(tmp_path), env=clean_env(PYTHONPATH=str(tmp_path)), capture_output=True,
+            text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        (record,) = [loads(line) for line in result.stdout.splitlines()]
+        assert (record["event"], record["n"]) == ("vendored", 1)
