@@ -639,14 +639,18 @@ def print_report(results: dict, names: list[str], peers: list[str]) -> None:
                 cells.append(f"{rate:>11,.0f} ({paired:5.1f}x)" if rate and paired else f"{'-':>21}")
             print(f"{scenario:<12}" + "".join(f"{c:>21}" for c in cells))
     print("\nTargets (the issues' ratios, measured in this run)\n")
+    shown = 0
     for scenario, reference, minimum, ref_scenario in TARGETS:
         library = "foundation" if reference == "ours" else reference
         ratio = _median_ratio(results, (scenario, "foundation"), (ref_scenario, library))
         if ratio is None:
             continue
+        shown += 1
         mark = "ok" if ratio >= minimum else "MISSED"
         what = f"{reference} {ref_scenario}" if reference != "ours" else f"our {ref_scenario}"
         print(f"  {scenario:<14} >= {minimum:<4} x {what:<24} {ratio:6.2f}x  {mark}")
+    if not shown:
+        print("  (none among the scenarios run; the peers' targets need --compare)")
     latency = results.get("latency")
     if latency and "p50_us" in latency:
         print(f"\nCaller latency, slow sink (20 µs a write), overflow='drop': p50 {latency['p50_us']:.1f} µs, "

@@ -2888,3 +2888,38 @@ class TestPublicSurface:
         assert result.returncode == 0, result.stderr
         (record,) = [loads(line) for line in result.stdout.splitlines()]
         assert (record["event"], record["n"]) == ("vendored", 1)
+
+
+class TestReadme:
+    """README.md stays true: every Python example in it runs and says what the text says."""
+
+    #: What the examples' comments promise to print, in the order they print it.
+    PROMISED = [
+        "[🔑][➡️][✅] user_login user_id=42",
+        "password=[REDACTED]",
+        "payment_started [shop] request_id=r-42",
+        "inside_context [shop] tenant=acme",
+        'exception="Traceback (most recent call last):',
+        '"logger":"urllib3","event":"retrying GET /","attempt":2',
+        "[✅][🎯] lookup [api] cache=hit status=success",
+        "event=invoice_sent invoice=7 service=billing",
+    ]
+
+    @staticmethod
+    def examples():
+        text = (HERE / "README.md").read_text(encoding="utf-8")
+        return re.findall(r"```python\n(.*?)```", text, re.S)
+
+    def test_every_example_runs_and_prints_what_it_promises(self):
+        """Each ```python block exits 0 with no error on stderr; the promised lines appear."""
+        printed = []
+        for number, code in enumerate(self.examples()):
+            result = subprocess.run([sys.executable, "-c", code], cwd=str(HERE), env=clean_env(),
+                                    capture_output=True, text=True, encoding="utf-8", timeout=60)
+            assert result.returncode == 0, f"example {number}:\n{code}\n{result.stderr}"
+            assert "foundation:" not in result.stdout + result.stderr, result.stderr
+            printed.append(result.stdout + result.stderr)
+        output = "\n".join(printed)
+        for promise in self.PROMISED:
+            assert promise in output, promise
+        assert "health_check" not in output  # the processor example drops it
