@@ -1177,8 +1177,6 @@ class _JsonFormat(_Format):
         return '"%s"' % text
 
     def _event(self, event: str) -> str:
-        if self.strict:  # the cache is for what the optimistic pass renders
-            return self.string(event)
         text = self.string(event)
         if len(self._events) >= 4096:
             self._events = {}
@@ -1294,6 +1292,10 @@ _UNSAFE_BYTES = bytes(range(0x20)).replace(b"\n", b"") + b"\x7f"
 _UNSAFE_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
 
 
+#: Batches smaller than this are rendered with every value checked instead.
+_STRICT_BELOW = 8
+
+
 def _safe_bytes(text: str, lines: int) -> bytes | None:
     """Return ``text`` as UTF-8 if it is exactly ``lines`` lines free of unsafe characters.
 
@@ -1342,7 +1344,7 @@ class _Output:
         With a ``timeout``, gives up (counting the records as dropped) if another
         thread's write does not finish in time: a stuck sink must not hold callers.
         """
-        if not self._lock.acquire(timeout=timeout):
+        if not self._lock.acquire(True, timeout):
             self.emitted += len(entries)
             self.dropped += len(entries)
             return
@@ -1366,19 +1368,17 @@ class _Output:
             self._lock.release()
 
     def _write(self, entries: list) -> None:
-        lines = self._render(entries)
+        # Small batches (sync mode writes one record at a time) are rendered with
+        # every value checked: cheaper than the fixed cost of one pass over a batch.
+        strict = len(entries) < _STRICT_BELOW
+        lines = self._render(entries, strict)
         if not lines:
             return
         text = "".join(lines)
-        data = _safe_bytes(text, len(lines))
+        data = text.encode("utf-8", "backslashreplace") if strict else _safe_bytes(text, len(lines))
         if data is None:  # an unsafe character somewhere: render again, checking every value
-            fmt = self.format
-            fmt.strict = True
-            fmt.forget_unchecked()
-            try:
-                lines = self._render(entries)
-            finally:
-                fmt.strict = False
+            self.format.forget_unchecked()
+            lines = self._render(entries, True)
             text = "".join(lines)
             data = text.encode("utf-8", "backslashreplace")
         count = len(lines)
@@ -1403,12 +1403,16 @@ class _Output:
             self.dropped += count
             raise
 
-    def _render(self, entries: list) -> list:
+    def _render(self, entries: list, strict: bool) -> list:
+        """Render ``entries``; ``strict``: check every value (else the batch check does)."""
         render = self._render_processed if self.processors else self.format.render
+        self.format.strict = strict
         try:
             lines = [render(entry) for entry in entries]
         except Exception:  # rare: find the entry whose careful path failed too
             lines = [self._render_one(render, entry) for entry in entries]
+        finally:
+            self.format.strict = False
         if self.processors:
             lines = [line for line in lines if line is not None]
         return lines
@@ -1643,8 +1647,8 @@ class _BatchQueue:
                         self._controls -= 1
                     return item
                 batch.append(item)
-        if self._waiting:
-            with self._room:
+        with self._room:  # once a batch, under the lock: a producer about to wait is not missed
+            if self._waiting:
                 self._room.notify_all()
         return batch
 
@@ -1763,9 +1767,14 @@ class _SyncHandler(_OutputHandler):
 
     def handle(self, record: logging.LogRecord) -> bool:
         try:
-            entry = self._accept(record)
-            if entry is not None:
-                self.output.write_entries([entry])
+            if self.filters or type(record) is not _Record:
+                entry = self._accept(record)
+                if entry is not None:
+                    self.output.write_entries([entry])
+            else:  # the common case, inlined: one of our records, no handler filter
+                self.output.write_entries([(record.created, record.levelno, record.name, record.msg,
+                                            record.fields, record.exc_text, record.stack_info,
+                                            record._plain)])
         except RecursionError:
             raise
         except Exception as exc:
@@ -1992,11 +2001,14 @@ class Logger:
     lookup. Thread-safe; ``bind()`` returns a new logger and never changes this one.
     """
 
-    __slots__ = ("name", "_std", "_cache", "_bound")
+    __slots__ = ("name", "_std", "_cache", "_bound", "_plain_std")
 
     def __init__(self, std: logging.Logger, bound: _Fields = _NO_FIELDS) -> None:
         self.name = std.name
         self._std = std
+        # A std logger whose class does not override handle(): with no filter and
+        # not disabled, handle() only calls callHandlers(), which _emit does itself.
+        self._plain_std = type(std).handle is logging.Logger.handle
         self._cache: dict = {}  # the std logger's level cache, once configured
         self._bound = bound
 
@@ -2101,10 +2113,12 @@ class Logger:
                 record.exc_info, record.exc_text = _exception_text(exc_info)
             if stack_info:
                 record.stack_info = _stack_text()
-            if collect is None:
-                self._std.handle(record)
-            else:
+            if collect is not None:
                 collect.append(record)
+            elif self._plain_std and not (self._std.filters or self._std.disabled):
+                self._std.callHandlers(record)  # what Logger.handle() comes down to here
+            else:
+                self._std.handle(record)
         except RecursionError:
             raise
         except Exception as exc:
