@@ -36,6 +36,7 @@ import logging.handlers
 import math
 import os
 import pathlib
+import queue as queue_module
 import re
 import sys
 import threading
@@ -44,7 +45,7 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from itertools import repeat
+from itertools import islice, repeat
 from time import time as _time
 from typing import TYPE_CHECKING
 
@@ -96,10 +97,10 @@ _LEVEL_LABELS = {TRACE: "trace", DEBUG: "debug", INFO: "info", WARNING: "warning
 
 def _level_value(level: int | str, what: str = "level") -> int:
     """Return ``level`` as an int; raise ValueError/TypeError naming it and the valid names."""
-    if type(level) is int:
+    if isinstance(level, int) and not isinstance(level, bool):  # IntEnum levels too
         if level < 0:
             raise ValueError(f"{what} must not be negative, got {level!r}; valid: {_VALID_LEVELS}")
-        return level
+        return int(level)
     if isinstance(level, str):
         try:
             return _LEVEL_NAMES[level.strip().upper()]
@@ -121,6 +122,10 @@ def _level_label(levelno: int) -> str:
 #: The keys the library writes itself; a user field with one of these names is
 #: written as ``<name>_`` so that it never overwrites the library's value.
 _LIBRARY_KEYS = frozenset({"timestamp", "level", "logger", "event", "exception", "stack"})
+
+#: Caches (of names, events, keys) keep only strings up to this length, and a
+#: bounded number of them: memory stays bounded whatever is logged.
+_CACHED_TEXT = 256
 
 #: Field keys whose values are replaced by ``[REDACTED]``: a key matches when,
 #: lower-cased with ``-`` turned into ``_``, it equals or ends with one of these.
@@ -200,6 +205,13 @@ def _write_stderr(text: str) -> None:
             stream.flush()
     except Exception:
         pass
+
+
+def _lost_before_output(count: int) -> None:
+    """Count records lost before they reached the output (reported with the next write)."""
+    output = _state.output
+    if output is not None:
+        output.drops.add(count, before_output=True)
 
 
 def _report_error(where: str, exc: BaseException) -> None:
@@ -486,6 +498,8 @@ def _safe_str(value: Any) -> str:
 def _safe_repr(value: Any) -> str:
     """Return ``repr(value)``, or ``<unrepresentable TypeName>`` if that raises."""
     try:
+        if type(value) is int:
+            return _int_text(value)  # past the int-to-str digit limit too
         return repr(value)
     except RecursionError:
         raise
@@ -619,9 +633,10 @@ class _Redactor:
         if hit is None:
             norm = key.lower().replace("-", "_")
             hit = any(norm.endswith(name) for name in self.names)  # endswith covers ==
-            if len(self._cache) >= 4096:  # keys of nested user data are unbounded
-                self._cache.clear()
-            self._cache[key] = hit
+            if len(key) <= _CACHED_TEXT:  # keys of nested user data are unbounded
+                if len(self._cache) >= 4096:
+                    self._cache.clear()
+                self._cache[key] = hit
         return hit
 
 
@@ -634,9 +649,10 @@ class _Sanitizer:
     for a bad value: a ``repr()`` that raises gives ``<unrepresentable TypeName>``.
     """
 
-    def __init__(self, redactor: _Redactor, max_depth: int) -> None:
+    def __init__(self, redactor: _Redactor, max_depth: int, max_items: int = 1000) -> None:
         self.redactor = redactor
         self.max_depth = max_depth
+        self.max_items = max_items
 
     def fields(self, fields: dict) -> dict:
         """Return a copy of ``fields`` whose values are all plain data."""
@@ -666,16 +682,23 @@ class _Sanitizer:
             return _safe_repr(v)
 
     def _container(self, v: Any, depth: int, seen: frozenset) -> Any:
-        value = self.value
+        """Copy a container: at most ``max_items`` items, then a marker saying how many more."""
+        value, limit = self.value, self.max_items
         try:
+            size = len(v)
             if isinstance(v, Mapping):
                 secret = self.redactor
                 out = {}
-                for key, item in list(v.items()):
+                for key, item in islice(list(v.items()), limit):
                     key = key if type(key) is str else _safe_str(key)
                     out[key] = _REDACTED if secret(key) else value(item, depth + 1, seen)
+                if size > limit:
+                    out["…"] = f"[{size - limit} more items]"
                 return out
-            return [value(item, depth + 1, seen) for item in list(v)]
+            items = [value(item, depth + 1, seen) for item in islice(v, limit)]
+            if size > limit:
+                items.append(f"…[{size - limit} more items]")
+            return items
         except RecursionError:
             raise
         except Exception:  # a container that fails to iterate is shown by repr
@@ -737,6 +760,9 @@ def register_emoji_set(field: str, mapping: Mapping[str, str], default: str = "�
         raise TypeError(f"register_emoji_set() mapping must map str to str, got {mapping!r}")
     if not isinstance(default, str):
         raise TypeError(f"register_emoji_set() default must be a str, got {default!r}")
+    for marker in (*mapping.values(), default):
+        if _UNSAFE_CHAR.search(marker) or "[" in marker or "]" in marker:
+            raise ValueError(f"register_emoji_set() marker {marker!r} holds a control character or a bracket")
     _emoji_sets[field] = _EmojiSet(field, mapping, default)
     output = _state.output
     if output is not None:
@@ -814,8 +840,9 @@ class _Format:
         self._stamp = ""
 
     def forget_plans(self) -> None:
-        """Drop the cached plans (the emoji sets changed)."""
+        """Drop the cached plans and what was rendered with them (the emoji sets changed)."""
         self._plans = {}
+        self._fragments = {}
 
     def forget_unchecked(self) -> None:
         """Drop cached text made by the optimistic pass: it may hold an unsafe character."""
@@ -827,9 +854,10 @@ class _Format:
         plan = self._plans.get(keys)
         if plan is None:
             plan = self._make_plan(keys)
-            if len(self._plans) >= 1024:  # key tuples are few in practice; stay bounded
-                self._plans = {}
-            self._plans[keys] = plan
+            if sum(map(len, plan.names)) <= 16 * _CACHED_TEXT:  # few, short key tuples in practice
+                if len(self._plans) >= 1024:
+                    self._plans = {}
+                self._plans[keys] = plan
         return plan
 
     def _make_plan(self, keys: tuple) -> _Plan:
@@ -877,7 +905,7 @@ class _Format:
                     if plan.emoji:
                         markers = self.markers(plan, fields)
                     part = self.fields_part(fields, plan, plain)
-                    if shared:
+                    if shared and len(part) <= 16 * _CACHED_TEXT:
                         if len(self._fragments) >= 256:
                             self._fragments = {}
                         self._fragments[entry[4]] = (markers, part)
@@ -906,7 +934,7 @@ class _Format:
             if plan.emoji:
                 markers = self.markers(plan, fields)
             part = self.careful_fields_part(fields, plan)
-        if type(created) is int:
+        if type(created) is int and -1e15 < created < 1e15:
             created = float(created)
         return self.compose(created, _truncate(_safe_str(level), limit),
                             _truncate(_safe_str(name), limit), _truncate(_safe_str(event), limit),
@@ -1053,13 +1081,13 @@ class _KeyValueFormat(_Format):
         tag = "[%-8s]" % _escape_control(level)
         if self.colors:
             tag = f"{_COLORS.get(level, '')}{tag}{_RESET}"
-        if len(self._tags) < 256:
+        if len(self._tags) < 256 and len(level) <= _CACHED_TEXT:
             self._tags[level] = tag
         return tag
 
     def _name(self, name: str) -> str:
         text = "" if name == "root" else " [%s]" % _escape_control(name)
-        if len(self._names) < 4096:
+        if len(self._names) < 4096 and len(name) <= _CACHED_TEXT:
             self._names[name] = text
         return text
 
@@ -1081,7 +1109,7 @@ class _KeyValueFormat(_Format):
                 exc_text: str | None, stack: str | None) -> str:
         try:
             stamp = self._stamp_text if self._lo <= created < self._hi else self.local_stamp(created)
-        except TypeError:  # a processor put something else than a number in "timestamp"
+        except (TypeError, ValueError, OverflowError):  # a processor's "timestamp": not a usable number
             stamp = _escape_control(_safe_str(created))
         if self.strict and not event.isprintable():
             event = _escape_control(event)
@@ -1105,7 +1133,7 @@ class _LogfmtFormat(_Format):
                 exc_text: str | None, stack: str | None) -> str:
         try:
             stamp = self.utc_stamp(created)
-        except TypeError:  # a processor put something else than a number in "timestamp"
+        except (TypeError, ValueError, OverflowError):  # a processor's "timestamp": not a usable number
             stamp = _safe_str(created)
         tail = "" if exc_text is None and stack is None else _text_tail(exc_text, stack)
         return (f"timestamp={_quote(stamp)} level={_quote(level)} logger={_quote(name)} "
@@ -1178,20 +1206,21 @@ class _JsonFormat(_Format):
 
     def _event(self, event: str) -> str:
         text = self.string(event)
-        if len(self._events) >= 4096:
-            self._events = {}
-        self._events[event] = text
+        if len(event) <= _CACHED_TEXT:  # events are mostly short constants; others are not kept
+            if len(self._events) >= 4096:
+                self._events = {}
+            self._events[event] = text
         return text
 
     def _name(self, name: str) -> str:
         text = _json_string_ascii(name) if not name.isprintable() else self.string(name)
-        if len(self._names) < 4096:
+        if len(self._names) < 4096 and len(name) <= _CACHED_TEXT:
             self._names[name] = text
         return text
 
     def _level(self, level: str) -> str:
         text = _json_string_ascii(level) if not level.isprintable() else self.string(level)
-        if len(self._levels) < 256:
+        if len(self._levels) < 256 and len(level) <= _CACHED_TEXT:
             self._levels[level] = text
         return text
 
@@ -1202,7 +1231,7 @@ class _JsonFormat(_Format):
                 stamp = '"%s%06dZ"' % (self._stamp, (created - self._lo) * 1e6)
             else:
                 stamp = '"%s"' % self.utc_stamp(created)
-        except TypeError:  # a processor put something else than a number in "timestamp"
+        except (TypeError, ValueError, OverflowError):  # a processor's "timestamp": not a usable number
             stamp = self.string(_safe_str(created))
         string = self.string
         tail = ""
@@ -1254,12 +1283,23 @@ class _Sink:
         """Write one batch: ``data`` (its UTF-8) to a file, ``text`` to a stream, then flush."""
         if self._file is not None:
             view = memoryview(data)
-            while view:
-                written = self._file.write(view)
-                if written is None:  # non-blocking file with no room: wait a little
-                    time.sleep(0.001)
-                    continue
-                view = view[written:]
+            try:
+                while view:
+                    written = self._file.write(view)
+                    if written is None:  # non-blocking file with no room: wait a little
+                        time.sleep(0.001)
+                        continue
+                    view = view[written:]
+            except OSError:
+                # Disk full halfway through: cut what this write added, so that no
+                # half line (or half a UTF-8 character) stays in the file.
+                partial = len(data) - len(view)
+                if partial:
+                    try:
+                        os.ftruncate(self._file.fileno(), os.fstat(self._file.fileno()).st_size - partial)
+                    except OSError:
+                        pass
+                raise
             return
         try:
             self.stream.write(text)
@@ -1313,28 +1353,70 @@ def _safe_bytes(text: str, lines: int) -> bytes | None:
     return data
 
 
+class _Drops:
+    """Every record dropped since ``configure()``: counted once, reported once.
+
+    ``total`` is what ``stats()`` calls dropped; ``before_output`` is the part
+    that never reached the output (a full queue in drop mode, a failed hand-off),
+    which ``stats()`` also counts as emitted; ``unreported`` is what the next
+    write reports in a ``logs_dropped`` record. Thread-safe: an RLock, because a
+    signal handler's log call may drop while the main thread holds it.
+    """
+
+    __slots__ = ("total", "before_output", "unreported", "_lock")
+
+    def __init__(self) -> None:
+        self.total = self.before_output = self.unreported = 0
+        self._lock = threading.RLock()
+
+    def add(self, count: int, before_output: bool, again: bool = False) -> None:
+        """Count ``count`` dropped records; ``again``: only put back a report that failed."""
+        with self._lock:
+            self.unreported += count
+            if again:
+                return
+            self.total += count
+            if before_output:
+                self.before_output += count
+
+    def take_unreported(self) -> int:
+        with self._lock:
+            count, self.unreported = self.unreported, 0
+        return count
+
+
+class _SinkBroken(Exception):
+    """The sink's reader has gone (broken pipe): nothing more is written."""
+
+
+#: Records logged while the output is writing, on the same thread (by the sink, a
+#: processor or a signal handler), wait at most this many at a time.
+_MAX_DEFERRED = 1000
+
+
 class _Output:
     """Renders records and writes them to the sink: one ``write()`` per call.
 
     Shared by both modes: the writer thread calls it in queue mode, callers do in
-    sync mode. ``_lock`` makes one call at a time; it is an RLock because a
-    signal handler, or a sink that logs, can re-enter on the same thread: such
-    records are deferred and written right after the current write.
-    Owns the counters ``emitted``, ``written``, ``dropped``, ``bytes_written`` and
-    the processors' ``sampled_out``.
+    sync mode. ``_lock`` makes one call at a time. It is an RLock because a
+    signal handler, or a sink or processor that logs, re-enters on the same
+    thread: such records are deferred, and written by one more pass right after
+    the current write (what they log in turn waits for the next write or flush).
+    Owns the counters ``emitted``, ``written``, ``bytes_written`` and the
+    processors' ``sampled_out``; drops go to the ledger.
     """
 
-    def __init__(self, fmt: _Format, sink: _Sink, processors: tuple) -> None:
+    def __init__(self, fmt: _Format, sink: _Sink, processors: tuple, drops: _Drops,
+                 batch_size: int) -> None:
         self.format = fmt
         self.sink = sink
         self.processors = processors
-        self.emitted = 0
-        self.written = 0
-        self.dropped = 0
-        self.sampled_out = 0
-        self.bytes_written = 0
+        self.drops = drops
+        self.batch_size = batch_size
+        self.emitted = self.written = self.sampled_out = self.bytes_written = 0
         self._lock = threading.RLock()
         self._busy = False
+        self._stuck = False
         self._fork_held = False
         self._deferred: list = []
 
@@ -1344,85 +1426,148 @@ class _Output:
         With a ``timeout``, gives up (counting the records as dropped) if another
         thread's write does not finish in time: a stuck sink must not hold callers.
         """
-        if not self._lock.acquire(True, timeout):
-            self.emitted += len(entries)
-            self.dropped += len(entries)
+        if not self._acquire(timeout):
+            if entries:
+                self.drops.add(len(entries), before_output=True)
             return
         try:
-            if self._busy:  # re-entered on this thread, from the sink or a signal handler
-                if len(self._deferred) < 1000:
-                    self._deferred.extend(entries)
-                else:
-                    self.emitted += len(entries)
-                    self.dropped += len(entries)
-                return
-            self._busy = True
-            try:
-                self._write(entries)
-                while self._deferred:
-                    deferred, self._deferred = self._deferred, []
-                    self._write(deferred)
-            finally:
-                self._busy = False
+            self._write_locked(entries)
         finally:
             self._lock.release()
 
-    def _write(self, entries: list) -> None:
-        # Small batches (sync mode writes one record at a time) are rendered with
-        # every value checked: cheaper than the fixed cost of one pass over a batch.
-        strict = len(entries) < _STRICT_BELOW
-        lines = self._render(entries, strict)
-        if not lines:
+    def _acquire(self, timeout: float) -> bool:
+        """Take the lock; with a timeout, wait only until one wait has timed out.
+
+        Exit calls several of these (shutdown hooks, logging.shutdown's flush and
+        close): with a sink stuck in a write, only the first waits.
+        """
+        if timeout >= 0 and self._stuck:
+            timeout = 0
+        if self._lock.acquire(True, timeout):
+            self._stuck = False
+            return True
+        self._stuck = True
+        return False
+
+    def _write_locked(self, entries: list) -> None:
+        if self._busy:  # re-entered on this thread: write it after the current write
+            if len(self._deferred) + len(entries) <= _MAX_DEFERRED:
+                self._deferred.extend(entries)
+            else:
+                self.drops.add(len(entries), before_output=True)
             return
-        text = "".join(lines)
-        data = text.encode("utf-8", "backslashreplace") if strict else _safe_bytes(text, len(lines))
-        if data is None:  # an unsafe character somewhere: render again, checking every value
-            self.format.forget_unchecked()
-            lines = self._render(entries, True)
-            text = "".join(lines)
-            data = text.encode("utf-8", "backslashreplace")
-        count = len(lines)
-        self.emitted += count
-        if self.sink.broken:
-            self.dropped += count
-            return
+        batch, passes = entries, 0
+        while True:
+            self._busy = True
+            try:
+                self._write(batch)
+            finally:
+                self._busy = False
+            # Checked once _busy is False: a record deferred after this check
+            # could not have been (a re-entrant call now writes at once).
+            if not self._deferred or passes:
+                break
+            batch, self._deferred = self._deferred, []
+            passes += 1
+
+    def flush(self, timeout: float = -1) -> bool:
+        """Write what waits (deferred records, a drop report), then flush the sink.
+
+        False if another thread's write did not finish within ``timeout``.
+        """
+        if not self._acquire(timeout):
+            return False
         try:
-            self.sink.write(text, data)
-            self.bytes_written += len(data)
-            self.written += count
+            self._write_locked([])
+            self.sink.flush()
         except BrokenPipeError as exc:
-            self.dropped += count
             self._broken_pipe(exc)
         except RecursionError:
-            self.dropped += count
             raise
         except Exception as exc:
-            self.dropped += count
-            _report_error("write", exc)
-        except BaseException:  # KeyboardInterrupt, SystemExit from the sink: counted, not swallowed
-            self.dropped += count
-            raise
+            _report_error("flush", exc)
+        finally:
+            self._lock.release()
+        return True
 
-    def _render(self, entries: list, strict: bool) -> list:
-        """Render ``entries``; ``strict``: check every value (else the batch check does)."""
-        render = self._render_processed if self.processors else self.format.render
+    def _write(self, entries: list) -> None:
+        fmt = self.format
+        items = self._process(entries) if self.processors else entries
+        report = None
+        unreported = 0 if self.sink.broken else self.drops.take_unreported()
+        if unreported:
+            report = fmt.render(_entry(_Record(_SELF_NAME, WARNING, "logs_dropped", {"count": unreported})))
+            if len(items) >= self.batch_size:  # a write carries at most batch_size records
+                self._send([report], report.encode("utf-8"), unreported)
+                report = None
+        if not items and report is None:
+            return
+        # Small batches (sync mode writes one record at a time) and colored lines
+        # are rendered with every value checked; other batches optimistically,
+        # then checked once as a whole and rendered again if a line has an
+        # unsafe character.
+        strict = fmt.colors or len(items) < _STRICT_BELOW
+        lines = self._render(items, strict)
+        if report is not None:
+            lines.insert(0, report)
+        text = "".join(lines)
+        data = text.encode("utf-8", "backslashreplace") if strict else _safe_bytes(text, len(lines))
+        if data is None:
+            fmt.forget_unchecked()
+            lines = self._render(items, True)
+            if report is not None:
+                lines.insert(0, report)
+            data = "".join(lines).encode("utf-8", "backslashreplace")
+        self._send(lines, data, unreported if report is not None else 0)
+
+    def _send(self, lines: list, data: bytes, reported: int = 0) -> None:
+        """Write one batch and count its records written or dropped.
+
+        ``reported``: the count of the drop report that leads the batch, if one
+        does. A report that cannot be written is no record: its count waits
+        for the next write. Not swallowed (counted first): RecursionError,
+        KeyboardInterrupt, SystemExit.
+        """
+        count = len(lines) - (1 if reported else 0)
+        try:
+            if self.sink.broken:
+                raise _SinkBroken
+            self.sink.write(lines[0] if len(lines) == 1 else "".join(lines), data)
+        except BaseException as exc:
+            self.emitted += count
+            self.drops.add(count, before_output=False)
+            if reported:
+                self.drops.add(reported, before_output=False, again=True)
+            if isinstance(exc, BrokenPipeError):
+                self._broken_pipe(exc)
+            elif isinstance(exc, (RecursionError, KeyboardInterrupt, SystemExit)) or not isinstance(exc, Exception):
+                raise
+            elif type(exc) is not _SinkBroken:
+                _report_error("write", exc)
+            return
+        self.emitted += len(lines)
+        self.written += len(lines)
+        self.bytes_written += len(data)
+
+    def _render(self, items: list, strict: bool) -> list:
+        """Render ``items``; ``strict``: check every value (else the batch check does)."""
+        render = self._render_event if self.processors else self.format.render
         self.format.strict = strict
         try:
-            lines = [render(entry) for entry in entries]
-        except Exception:  # rare: find the entry whose careful path failed too
-            lines = [self._render_one(render, entry) for entry in entries]
+            try:
+                return [render(item) for item in items]
+            except Exception:  # rare: find the item whose careful path failed too
+                lines = [self._render_one(render, item) for item in items]
+                return [line for line in lines if line is not None]
         finally:
             self.format.strict = False
-        if self.processors:
-            lines = [line for line in lines if line is not None]
-        return lines
 
-    def _render_one(self, render: Callable[[tuple], str | None], entry: tuple) -> str | None:
+    def _render_one(self, render: Callable[[Any], str], item: Any) -> str | None:
         try:
-            return render(entry)
-        except Exception as exc:  # counted as written-off: emitted and dropped
+            return render(item)
+        except Exception as exc:
             self.emitted += 1
-            self.dropped += 1
+            self.drops.add(1, before_output=False)
             _report_error("render", exc)
             return None
 
@@ -1444,15 +1589,31 @@ class _Output:
                 pass
         _report_error("output closed (broken pipe); later records are counted as dropped", exc)
 
-    def _render_processed(self, entry: tuple) -> str | None:
-        """Run the processors on the record's flat dict, then render what they return."""
-        fmt = self.format
+    # -- processors --------------------------------------------------------
+    def _process(self, entries: list) -> list:
+        """Run the processors once per record; return the flat dicts they kept."""
+        events = []
+        for entry in entries:
+            try:
+                event = self._processed(entry)
+            except Exception as exc:
+                if isinstance(exc, RecursionError):
+                    raise
+                self.emitted += 1
+                self.drops.add(1, before_output=False)
+                _report_error("processors", exc)
+                continue
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _processed(self, entry: tuple) -> dict | None:
+        """The record's flat dict after the processors, or None when one dropped it."""
         created, levelno, name, text, fields, exc_text, stack = entry[:7]
         event = {"timestamp": created, "level": _level_label(levelno), "logger": name, "event": text}
         if fields:
-            plan = fmt.plan(tuple(fields))
-            secret = plan.secret or repeat(False)
-            for key, v, hidden in zip(plan.names, fields.values(), secret):
+            plan = self.format.plan(tuple(fields))
+            for key, v, hidden in zip(plan.names, fields.values(), plan.secret or repeat(False)):
                 event[key] = _REDACTED if hidden else v
         if exc_text is not None:
             event["exception"] = exc_text
@@ -1474,26 +1635,17 @@ class _Output:
                               TypeError(f"returned {type(result).__name__}, not a dict or None"))
                 continue
             event = result
-        event = dict(event)
-        created = event.pop("timestamp", created)
-        level = event.pop("level", "")
-        name = event.pop("logger", "")
-        text = event.pop("event", "")
-        exc_text = event.pop("exception", None)
-        stack = event.pop("stack", None)
-        if type(created) is int:
-            created = float(created)
-        return fmt.careful_line(created, level, name, text, event, exc_text, stack)
+        return event
 
-    def flush(self) -> None:
-        with self._lock:
-            try:
-                self.sink.flush()
-            except BrokenPipeError as exc:
-                self._broken_pipe(exc)
-            except Exception as exc:
-                _report_error("flush", exc)
+    def _render_event(self, event: dict) -> str:
+        """Render a processed flat dict (it may be rendered twice: it is not changed)."""
+        fields = dict(event)
+        pop = fields.pop
+        return self.format.careful_line(pop("timestamp", 0.0), pop("level", ""), pop("logger", ""),
+                                        pop("event", ""), fields, pop("exception", None),
+                                        pop("stack", None))
 
+    # -- fork ----------------------------------------------------------------
     def before_fork(self) -> None:
         """Wait (a little) for a write in progress, so the child never inherits it half done."""
         self._fork_held = self._lock.acquire(timeout=1.0)
@@ -1508,10 +1660,6 @@ class _Output:
         self._busy = False
         self._fork_held = False
 
-    def counters(self) -> dict:
-        return {"emitted": self.emitted, "written": self.written, "dropped": self.dropped,
-                "sampled_out": self.sampled_out, "bytes_written": self.bytes_written}
-
 
 class _Control:
     """An item in the queue that is not a record: a flush barrier or the stop signal."""
@@ -1524,6 +1672,11 @@ class _Control:
 
 _STOP = _Control()  # tells the writer thread to exit once the records before it are written
 
+#: Set on a thread while an async log call hands its record over: a full queue
+#: then takes the record anyway (the call already waited for room on the loop)
+#: rather than block the event loop.
+_no_wait = threading.local()
+
 
 class _BatchQueue:
     """A bounded FIFO of records, taken by the writer thread in batches.
@@ -1531,25 +1684,31 @@ class _BatchQueue:
     Producers append to a ``deque`` (atomic under the GIL) and only signal the
     writer when a batch is ready, an ERROR arrives, or a barrier is queued; the
     writer otherwise wakes every ``interval`` seconds. The bound is checked
-    before the append, so concurrent producers may overshoot it by one record
-    each. Thread-safe; ``put()`` never blocks in ``"drop"`` mode.
+    before the append, so concurrent producers may overshoot it by a record (or
+    a batch) each. Thread-safe; ``put()`` never blocks in ``"drop"`` mode.
+
+    Every primitive a producer touches is re-entrant, so a signal handler that
+    logs in the middle of a put cannot deadlock: the wake-up is a token in a
+    ``SimpleQueue`` (whose ``put`` is documented re-entrant), the room to wait
+    for is a ``Condition`` on an RLock.
     """
 
-    def __init__(self, maxsize: int, overflow: str, batch_size: int, interval: float) -> None:
+    def __init__(self, maxsize: int, overflow: str, batch_size: int, interval: float,
+                 drops: _Drops) -> None:
         self.maxsize = maxsize
+        self.overflow = overflow
         self.block = overflow == "block"
         self.batch_size = batch_size
         self.interval = interval
+        self.drops = drops
         self._items: deque = deque()
         self._wake_len = max(min(batch_size, maxsize) - 1, 0)
-        self._wake = threading.Event()
+        self._wake = queue_module.SimpleQueue()
         self._sleeping = False
         self._urgent = False
         self._controls = 0
-        self._room = threading.Condition(threading.RLock())  # RLock: see _put_full
+        self._room = threading.Condition(threading.RLock())
         self._waiting = 0
-        self.dropped = 0
-        self.reported = 0
         self.writer_ident: int | None = None
         self.alive = True
 
@@ -1565,7 +1724,7 @@ class _BatchQueue:
         if n < self.maxsize:
             items.append(entry)
             if self._sleeping and (n >= self._wake_len or entry[1] >= ERROR):
-                self._wake.set()
+                self._wake.put(None)
         else:
             self._put_full(entry)
 
@@ -1574,7 +1733,7 @@ class _BatchQueue:
         if len(items) + len(entries) <= self.maxsize:
             items.extend(entries)
             if self._sleeping and len(items) > self._wake_len:
-                self._wake.set()
+                self._wake.put(None)
         else:
             for entry in entries:
                 self.put(entry)
@@ -1582,26 +1741,24 @@ class _BatchQueue:
     def _put_full(self, entry: tuple) -> None:
         """The queue is full: drop and count, or wait for room.
 
-        The writer thread never waits for itself (a sink that logs), and nobody
-        waits for a writer that has stopped. The wait holds an RLock only
-        between waits, so a signal handler that logs while the main thread waits
-        here can re-enter.
+        Nobody waits for itself (the writer thread logging from the sink), for a
+        writer that has stopped, or on an event loop (``_no_wait``).
         """
-        if not self.alive or threading.get_ident() == self.writer_ident:
+        if (not self.alive or threading.get_ident() == self.writer_ident
+                or getattr(_no_wait, "on", False)):
             self._items.append(entry)
             return
         if not self.block:
-            with self._room:
-                self.dropped += 1
+            self.drops.add(1, before_output=True)
             self._urgent = True
-            self._wake.set()
+            self._wake.put(None)
             return
         with self._room:
             self._waiting += 1
             try:
                 while len(self._items) >= self.maxsize and self.alive:
                     self._urgent = True
-                    self._wake.set()
+                    self._wake.put(None)
                     self._room.wait(0.05)
             finally:
                 self._waiting -= 1
@@ -1613,7 +1770,7 @@ class _BatchQueue:
             self._controls += 1
         self._items.append(control)
         self._urgent = True
-        self._wake.set()
+        self._wake.put(None)
 
     def take(self) -> list | _Control:
         """Wait for work, then return up to ``batch_size`` records, or a control item.
@@ -1626,9 +1783,16 @@ class _BatchQueue:
             # Check again once _sleeping is visible: a producer that appended in
             # between either sees _sleeping and wakes us, or is seen here.
             if len(items) <= self._wake_len and not self._urgent and not self._controls:
-                self._wake.wait(self.interval)
+                try:
+                    self._wake.get(True, self.interval)
+                except queue_module.Empty:
+                    pass
             self._sleeping = False
-            self._wake.clear()
+            try:  # tokens from several producers: one wake-up is enough
+                while True:
+                    self._wake.get_nowait()
+            except queue_module.Empty:
+                pass
         self._urgent = False
         pop = items.popleft
         count = min(len(items), self.batch_size)
@@ -1652,25 +1816,14 @@ class _BatchQueue:
                 self._room.notify_all()
         return batch
 
-    def drop_report(self) -> tuple | None:
-        """Return the ``logs_dropped`` entry for drops not yet reported, if any."""
-        dropped = self.dropped
-        if dropped == self.reported:
-            return None
-        count, self.reported = dropped - self.reported, dropped
-        return _entry(_Record(_SELF_NAME, WARNING, "logs_dropped", {"count": count}))
-
-    def drain(self) -> list:
-        """Remove and return every record left (the writer has stopped)."""
+    def drain(self) -> tuple[list, list]:
+        """Remove everything left (the writer has stopped): the records, and the controls."""
         items = self._items
-        left = []
+        records, controls = [], []
         while items:
             item = items.popleft()
-            if type(item) is _Control:
-                item.done.set()
-            else:
-                left.append(item)
-        return left
+            (controls if type(item) is _Control else records).append(item)
+        return records, controls
 
 
 class _Writer(logging.handlers.QueueListener):
@@ -1695,9 +1848,6 @@ class _Writer(logging.handlers.QueueListener):
                 self.output.flush()
                 batch.done.set()
             else:
-                report = self.queue.drop_report()
-                if report is not None:
-                    batch.append(report)
                 self.output.write_entries(batch)
         except BaseException as exc:  # noqa: BLE001 - the writer thread must survive anything
             _report_error("writer", exc)
@@ -1718,6 +1868,8 @@ class _Writer(logging.handlers.QueueListener):
         thread = self._thread
         if thread is None:
             return True
+        if thread.ident == threading.get_ident():
+            return False  # asked from the writer thread itself (a sink that shuts down)
         self.enqueue_sentinel()
         thread.join(timeout)
         if thread.is_alive():
@@ -1735,6 +1887,7 @@ class _OutputHandler(logging.Handler):
     def __init__(self, output: _Output) -> None:
         logging.Handler.__init__(self)  # not super(): QueueHandler.__init__ wants a queue
         self.output = output
+        self._closed = False
 
     def _accept(self, record: logging.LogRecord) -> tuple | None:
         """Apply this handler's filters; return the record's ``_entry()``, or None."""
@@ -1744,22 +1897,30 @@ class _OutputHandler(logging.Handler):
                 return None
             if isinstance(result, logging.LogRecord):  # 3.12+: a filter may return a record
                 record = result
-        if type(record) is not _Record:
-            record = _adopt(record)
-        return (record.created, record.levelno, record.name, record.msg, record.fields,
-                record.exc_text, record.stack_info, record._plain)
+        return _entry(record if type(record) is _Record else _adopt(record))
+
+    def _lost(self, count: int, exc: Exception) -> None:
+        """A hand-off failed (a filter or a foreign record raised): count the records, report."""
+        self.output.drops.add(count, before_output=True)
+        _report_error("handler", exc)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
 
     def counters(self) -> dict:
-        counters = self.output.counters()
-        counters["queue_depth"] = 0
-        return counters
+        output, drops = self.output, self.output.drops
+        depth = self.depth()
+        return {"emitted": output.emitted + drops.before_output + depth, "written": output.written,
+                "dropped": drops.total, "sampled_out": output.sampled_out,
+                "bytes_written": output.bytes_written, "queue_depth": depth}
+
+    def depth(self) -> int:
+        return 0
 
     def after_fork_in_child(self) -> None:
         """Locks held by threads that did not survive fork() are made anew."""
         self.output.after_fork_in_child()
+        self.output.drops._lock = threading.RLock()
 
 
 class _SyncHandler(_OutputHandler):
@@ -1778,28 +1939,35 @@ class _SyncHandler(_OutputHandler):
         except RecursionError:
             raise
         except Exception as exc:
-            _report_error("sync handler", exc)
+            self._lost(1, exc)
         return True
 
     def handle_many(self, records: list) -> None:
-        self.output.write_entries([e for e in map(self._accept, records) if e is not None])
+        try:
+            self.output.write_entries([e for e in map(self._accept, records) if e is not None])
+        except RecursionError:
+            raise
+        except Exception as exc:
+            self._lost(len(records), exc)
 
     def put_entries(self, entries: list) -> None:
         self.output.write_entries(entries)
 
     def flush_wait(self, timeout: float | None = None) -> bool:
-        self.output.flush()
-        return True
+        return self.output.flush(-1 if timeout is None else timeout)
 
     def flush(self) -> None:
-        self.output.flush()
+        if not self._closed:
+            self.output.flush(_state.shutdown_timeout)
 
     def close(self) -> None:
+        if not self._closed:  # logging.shutdown() closes every handler again at exit
+            self.output.flush(_state.shutdown_timeout)
+            self._closed = True
         super().close()
-        self.output.flush()
 
     def stop(self, timeout: float | None = None) -> bool:
-        return True
+        return self.output.flush(-1 if timeout is None else timeout)
 
 
 class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
@@ -1808,6 +1976,9 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
     Nothing is formatted here: our records carry their final message and plain
     field values already (see ``_Sanitizer``); foreign records are copied into
     one (``prepare``). After ``stop()`` records are written synchronously.
+
+    Raises RuntimeError if the writer thread cannot start (at interpreter
+    shutdown): the caller then uses a ``_SyncHandler``.
     """
 
     def __init__(self, output: _Output, queue: _BatchQueue) -> None:
@@ -1831,15 +2002,21 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
         except RecursionError:
             raise
         except Exception as exc:
-            _report_error("queue handler", exc)
+            self._lost(1, exc)
         return True
 
     def handle_many(self, records: list) -> None:
         """Hand on records of a batch (all ours) in one go."""
-        if self.filters:
-            entries = [e for e in map(self._accept, records) if e is not None]
-        else:
-            entries = list(map(_entry, records))
+        try:
+            if self.filters:
+                entries = [e for e in map(self._accept, records) if e is not None]
+            else:
+                entries = list(map(_entry, records))
+        except RecursionError:
+            raise
+        except Exception as exc:
+            self._lost(len(records), exc)
+            return
         self.put_entries(entries)
 
     def put_entries(self, entries: list) -> None:
@@ -1847,7 +2024,8 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
         if self._put == self.queue.put:
             self.queue.put_many(entries)
         else:
-            self.output.write_entries(entries, timeout=_state.shutdown_timeout)
+            for entry in entries:
+                self._put(entry)
 
     def prepare(self, record: logging.LogRecord) -> _Record:
         return record if type(record) is _Record else _adopt(record)
@@ -1857,60 +2035,70 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
         if entry is not None:
             self._put(entry)
 
+    def depth(self) -> int:
+        return len(self.queue)
+
+    # -- after stop() -------------------------------------------------------
     def _write_now(self, entry: tuple) -> None:
         self.output.write_entries([entry], timeout=_state.shutdown_timeout)
 
+    def _drop(self, entry: tuple) -> None:
+        """The writer is stuck in the sink: count the record, unless it has finished since."""
+        if self.writer.is_alive():
+            self.output.drops.add(1, before_output=True)
+        else:
+            self._finish(_state.shutdown_timeout)
+            self._put(entry)
+
+    def _finish(self, timeout: float) -> bool:
+        """The writer has exited: write what it left, release the barriers, go synchronous."""
+        self._stuck = False
+        self._put = self._write_now
+        records, controls = self.queue.drain()
+        self.output.write_entries(records, timeout)
+        done = self.output.flush(timeout)
+        for control in controls:  # only now: a flush() waiting on one must see the records written
+            control.done.set()
+        return done
+
     def flush_wait(self, timeout: float | None = None) -> bool:
         """Wait until every record queued before the call is written and the sink flushed."""
-        if self._stuck:  # a stop() timed out: the sink does not return, waiting again is pointless
-            return False
+        if threading.get_ident() == self.queue.writer_ident:
+            return False  # from the writer thread (a sink that flushes foundation): it would wait for itself
         if not self.writer.is_alive():
-            self.output.write_entries(self.queue.drain())
-            self.output.flush()
-            return True
+            return self._finish(-1 if timeout is None else timeout)
+        if self._stuck:  # a stop() timed out and the sink has not returned since
+            return False
         barrier = _Control()
         self.queue.put_control(barrier)
         return barrier.done.wait(timeout)
 
     def flush(self) -> None:
-        self.flush_wait(_state.shutdown_timeout)
+        if not self._closed:
+            self.flush_wait(_state.shutdown_timeout)
 
     def stop(self, timeout: float | None = None) -> bool:
         """Drain the queue and stop the writer; later records are written synchronously.
 
         If the writer does not finish within ``timeout`` (a stuck sink), later
-        records are counted as dropped and later stops and flushes return at once:
-        exit must not wait for the sink again.
+        records are counted as dropped and later stops and flushes return at
+        once, until the writer does finish: exit must not wait for the sink twice.
         """
-        if self._stuck:
+        if self._stuck and self.writer.is_alive():
             return False
         stopped = self.writer.stop(timeout)
         self.queue.alive = False
         if stopped:
-            self._put = self._write_now
-            self.output.write_entries(self.queue.drain())
-            self.output.flush()
-        else:
-            self._stuck = True
-            self._put = self._drop
-        return stopped
-
-    def _drop(self, entry: tuple) -> None:
-        with self.queue._room:
-            self.queue.dropped += 1
+            return self._finish(-1 if timeout is None else timeout)
+        self._stuck = True
+        self._put = self._drop
+        return False
 
     def close(self) -> None:
-        self.stop(_state.shutdown_timeout)
+        if not self._closed:  # logging.shutdown() closes every handler again at exit
+            self.stop(_state.shutdown_timeout)
+            self._closed = True
         logging.Handler.close(self)
-
-    def counters(self) -> dict:
-        counters = self.output.counters()
-        queue = self.queue
-        depth = len(queue)
-        counters["emitted"] += queue.dropped + depth
-        counters["dropped"] += queue.dropped
-        counters["queue_depth"] = depth
-        return counters
 
     def after_fork_in_child(self) -> None:
         """The writer thread did not survive fork(): give the child its own queue and writer.
@@ -1922,7 +2110,7 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
         old = self.queue
         if self._put != old.put:
             return
-        queue = _BatchQueue(old.maxsize, "block" if old.block else "drop", old.batch_size, old.interval)
+        queue = _BatchQueue(old.maxsize, old.overflow, old.batch_size, old.interval, self.output.drops)
         self.queue = queue
         self.writer = _Writer(queue, self.output)
         self.writer.start()
@@ -1972,7 +2160,11 @@ def _async_method(level: int, name: str) -> Callable[..., Any]:
             if exc_info is True:
                 exc_info = sys.exc_info()  # before the await can lose it
             await _wait_for_room(queue)
-        self._emit(level, event, args, fields, exc_info, stack_info)
+        _no_wait.on = True  # the queue filled again since? take the record rather than block
+        try:
+            self._emit(level, event, args, fields, exc_info, stack_info)
+        finally:
+            _no_wait.on = False
 
     method.__name__ = "a" + name
     method.__qualname__ = f"Logger.a{name}"
@@ -1983,12 +2175,12 @@ def _async_method(level: int, name: str) -> Callable[..., Any]:
     return method
 
 
-async def _wait_for_room(queue: _BatchQueue) -> None:
-    """Sleep on the event loop until ``queue`` has room (or its writer stopped)."""
+async def _wait_for_room(queue: _BatchQueue, count: int = 1) -> None:
+    """Sleep on the event loop until ``queue`` has room for ``count`` records (or its writer stopped)."""
     delay = 0.0005
-    while queue.full() and queue.alive:
+    while len(queue._items) + count > queue.maxsize and queue.alive:
         queue._urgent = True
-        queue._wake.set()
+        queue._wake.put(None)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
 
@@ -2115,13 +2307,21 @@ class Logger:
                 record.stack_info = _stack_text()
             if collect is not None:
                 collect.append(record)
-            elif self._plain_std and not (self._std.filters or self._std.disabled):
+                return
+        except RecursionError:
+            raise
+        except Exception as exc:  # the record could not be made: count it as dropped
+            _lost_before_output(1)
+            _report_error("log call", exc)
+            return
+        try:
+            if self._plain_std and not (self._std.filters or self._std.disabled):
                 self._std.callHandlers(record)  # what Logger.handle() comes down to here
             else:
                 self._std.handle(record)
         except RecursionError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # a filter or a foreign handler raised
             _report_error("log call", exc)
 
     # -- binding -----------------------------------------------------------
@@ -2188,7 +2388,11 @@ async def _alog(self: Logger, level: int | str, event: Any, /, *args: Any, exc_i
         if exc_info is True:
             exc_info = sys.exc_info()
         await _wait_for_room(queue)
-    self._emit(level, event, args, fields, exc_info, stack_info)
+    _no_wait.on = True
+    try:
+        self._emit(level, event, args, fields, exc_info, stack_info)
+    finally:
+        _no_wait.on = False
 
 
 _alog.__name__, _alog.__qualname__ = "alog", "Logger.alog"
@@ -2351,10 +2555,28 @@ class _AsyncBatch(_Batch):
             await self.hand_off_async()
 
     async def hand_off_async(self) -> None:
+        """Hand the records on without blocking the loop: wait (asynchronously) for room first.
+
+        A block larger than the queue goes on in parts, each once there is room for it.
+        """
         queue = _state.queue
-        if queue is not None and queue.block and queue.full():
-            await _wait_for_room(queue)
-        self.hand_off()
+        if queue is None or not queue.block:
+            self.hand_off()
+            return
+        records = self._records
+        while records and queue.alive:
+            room = queue.maxsize - len(queue._items)
+            if room <= 0:
+                await _wait_for_room(queue)
+                continue
+            self._records, records = records[:room], records[room:]
+            _no_wait.on = True
+            try:
+                self.hand_off()
+            finally:
+                _no_wait.on = False
+        self._records = records
+        self.hand_off()  # what is left once the writer has stopped: written synchronously
 
 
 for _name, _level in _LEVEL_METHODS.items():
@@ -2406,10 +2628,10 @@ def _choice(choices: tuple) -> Callable[[Any, str], str]:
 def _int_range(low: int, high: int) -> Callable[[Any, str], int]:
     def check(value: Any, what: str) -> int:
         if isinstance(value, str):
-            try:
-                value = int(value.strip())
-            except ValueError:
-                raise ValueError(f"{what} must be an integer from {low:,} to {high:,}, got {value!r}") from None
+            text = value.strip()
+            if not (text.isdigit() and text.isascii()):
+                raise ValueError(f"{what} must be an integer from {low:,} to {high:,}, got {value!r}")
+            value = int(text)
         if type(value) is not int or not low <= value <= high:
             raise ValueError(f"{what} must be an integer from {low:,} to {high:,}, got {value!r}")
         return value
@@ -2422,6 +2644,12 @@ def _positive_float(value: Any, what: str) -> float:
     return float(value)
 
 
+def _env_level(value: str, what: str) -> int:
+    """A level from the environment: a name, or the digits of a number ("10")."""
+    text = value.strip()
+    return int(text) if text.isdigit() and text.isascii() else _level_value(text, what)
+
+
 def _module_levels(value: Any, what: str) -> dict:
     if isinstance(value, str):  # the environment's form: "urllib3:WARNING,app.db:DEBUG"
         pairs = {}
@@ -2429,7 +2657,7 @@ def _module_levels(value: Any, what: str) -> dict:
             name, sep, level = item.rpartition(":")
             if not sep or not name.strip():
                 raise ValueError(f"{what} must look like 'module:LEVEL,module2:LEVEL', got {value!r}")
-            pairs[name.strip()] = level
+            pairs[name.strip()] = _env_level(level, f"{what}[{name.strip()!r}]")
         value = pairs
     if not isinstance(value, Mapping):
         raise TypeError(f"{what} must be a dict of module name to level, got {value!r}")
@@ -2547,7 +2775,7 @@ def _resolve(options: dict) -> dict:
             if raw is None or raw.strip() == "":
                 continue
             try:
-                resolved[name] = option.check(raw, variable)
+                resolved[name] = _env_level(raw, variable) if name == "level" else option.check(raw, variable)
                 if name == "file":
                     resolved["file_variable"] = variable
             except (ValueError, TypeError) as exc:
@@ -2565,7 +2793,8 @@ def _env_warning(variable: str, raw: str, problem: object, default: object) -> N
 def _colors_wanted(option: bool | None, sink: _Sink) -> bool:
     if option is not None:
         return option
-    if os.environ.get("FORCE_COLOR"):
+    force = os.environ.get("FORCE_COLOR", "").strip().lower()
+    if force and force not in ("0", "false", "no", "off"):
         return True
     if os.environ.get("NO_COLOR"):
         return False
@@ -2621,10 +2850,15 @@ def configure(**options: Any) -> None:
 
 
 def _auto_configure() -> None:
-    """Configure from the environment on first use (a bad value never breaks a log call)."""
+    """Configure from the environment on first use; never raises into the log call."""
     with _state.lock:
-        if not _state.configured:
+        if _state.configured:
+            return
+        try:
             _install(_resolve({}))
+        except Exception as exc:
+            _state.configured = True  # do not try again on every call
+            _report_error("configuration from the environment", exc)
 
 
 def _install(cfg: dict) -> None:
@@ -2641,55 +2875,53 @@ def _install(cfg: dict) -> None:
     if sink is None:
         sink = _Sink(stream=cfg["stream"] if cfg["stream"] is not None else sys.stderr)
     redactor = _Redactor(cfg["redact"])
-    sanitizer = _Sanitizer(redactor, cfg["max_depth"])
+    sanitizer = _Sanitizer(redactor, cfg["max_depth"], cfg["max_fields"])
     fmt = _FORMATS[cfg["format"]](
         emoji=_emoji_wanted(cfg["emoji"], cfg["format"], sink),
         colors=cfg["format"] == "key_value" and _colors_wanted(cfg["colors"], sink),
         redactor=redactor, max_value_length=cfg["max_value_length"],
         max_fields=cfg["max_fields"], sanitizer=sanitizer)
-    output = _Output(fmt, sink, cfg["processors"])
-
-    _uninstall(_state.shutdown_timeout)
-    _state.shutdown_timeout = cfg["shutdown_timeout"]
-    _state.counters = _Counters()
-    _state.sanitizer = sanitizer
-    _state.output = output
+    drops = _Drops()
+    output = _Output(fmt, sink, cfg["processors"], drops, cfg["batch_size"])
+    queue = None
     if cfg["mode"] == "queue":
-        queue = _BatchQueue(cfg["queue_size"], cfg["overflow"], cfg["batch_size"], cfg["flush_interval"])
-        handler: _OutputHandler = _QueueHandler(output, queue)
-        _state.queue = queue
+        queue = _BatchQueue(cfg["queue_size"], cfg["overflow"], cfg["batch_size"], cfg["flush_interval"],
+                            drops)
+        try:
+            handler: _OutputHandler = _QueueHandler(output, queue)
+        except RuntimeError:  # "can't create new thread at interpreter shutdown" (3.12+)
+            handler, queue = _SyncHandler(output), None
     else:
         handler = _SyncHandler(output)
-        _state.queue = None
-    _state.handler = handler
-    _state.owned_sink = sink if cfg["file"] is not None else None
+
+    # The new handler goes on before the old one comes off: a record logged
+    # meanwhile by another thread reaches one of them, never neither.
+    old_handler, old_sink, old_levels = _state.handler, _state.owned_sink, _state.module_levels
     root = logging.getLogger()
     root.addHandler(handler)
+    _state.handler, _state.output, _state.queue = handler, output, queue
+    _state.owned_sink = sink if cfg["file"] is not None else None
+    _state.sanitizer = sanitizer
+    if old_handler is not None:
+        root.removeHandler(old_handler)
+        old_handler.stop(_state.shutdown_timeout)
+        old_handler.close()
+        if old_sink is not None:
+            try:
+                old_sink.close()
+            except Exception:
+                pass
+    _state.counters = _Counters()  # after the old handler's drain: its errors are not ours
+    _state.shutdown_timeout = cfg["shutdown_timeout"]
+    for name in old_levels:
+        if name not in cfg["module_levels"]:
+            logging.getLogger(name).setLevel(logging.NOTSET)
     root.setLevel(cfg["level"])
     for name, level in cfg["module_levels"].items():
         logging.getLogger(name).setLevel(level)
     _state.module_levels = dict(cfg["module_levels"])
     _state.configured = True
     _register_exit_hooks()
-
-
-def _uninstall(timeout: float) -> None:
-    """Remove our handler (draining it) and the module levels we set."""
-    handler = _state.handler
-    if handler is not None:
-        logging.getLogger().removeHandler(handler)
-        handler.stop(timeout)
-        handler.close()
-        _state.handler = None
-        if _state.owned_sink is not None:
-            try:
-                _state.owned_sink.close()
-            except Exception:
-                pass
-            _state.owned_sink = None
-    for name in _state.module_levels:
-        logging.getLogger(name).setLevel(logging.NOTSET)
-    _state.module_levels = {}
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -2727,6 +2959,8 @@ def stats() -> dict:
     counters = handler.counters() if handler is not None else {
         "emitted": 0, "written": 0, "dropped": 0, "sampled_out": 0, "bytes_written": 0,
         "queue_depth": 0}
+    counters = {key: counters[key] for key in ("emitted", "written", "dropped", "sampled_out",
+                                               "queue_depth", "bytes_written")}
     counters["sampled_out"] += _state.counters.sampled_out
     counters["errors"] = _state.counters.errors
     return counters

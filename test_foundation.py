@@ -1783,17 +1783,19 @@ class TestWriter:
         assert (stats["emitted"], stats["written"], stats["dropped"]) == (21, 21, 0)
 
     def test_writer_survives_a_raising_sink(self, log):
-        """A sink that raises once: the error is counted, the batch dropped, later records written."""
+        """A sink that raises once: the error is counted, the batch dropped and reported, later records written."""
         sink = BrokenSink(RuntimeError("once"), times=1)
         foundation.configure(stream=sink, format="json")
         log.info("first")
         assert foundation.flush(WAIT) is True
         log.info("second")
         assert foundation.flush(WAIT) is True
-        assert [loads(line)["event"] for line in split_lines(sink.text())] == ["second"]
+        lines = [loads(line) for line in split_lines(sink.text())]
+        assert [line["event"] for line in lines] == ["logs_dropped", "second"]
+        assert (lines[0]["logger"], lines[0]["level"], lines[0]["count"]) == ("foundation", "warning", 1)
         stats = foundation.stats()
         assert stats["errors"] >= 1
-        assert (stats["emitted"], stats["written"], stats["dropped"]) == (2, 1, 1)
+        assert (stats["emitted"], stats["written"], stats["dropped"]) == (3, 2, 1)
 
     def test_writer_survives_a_sink_raising_base_exception(self, log):
         """Even a sink raising SystemExit does not kill the writer or break the accounting."""
@@ -1803,10 +1805,11 @@ class TestWriter:
         assert foundation.flush(WAIT) is True
         log.info("second")
         assert foundation.flush(WAIT) is True
-        assert [loads(line)["event"] for line in split_lines(sink.text())] == ["second"]
+        assert [loads(line)["event"] for line in split_lines(sink.text())] == ["logs_dropped", "second"]
         stats = foundation.stats()
         assert stats["errors"] >= 1
-        assert stats["written"] + stats["dropped"] == stats["emitted"] == 2
+        assert stats["written"] + stats["dropped"] == stats["emitted"] == 3
+        assert stats["dropped"] == 1
 
     def test_shutdown_drains_and_is_safe_twice(self, log):
         """shutdown() writes what is queued; a second call is harmless; later records are written at once."""
