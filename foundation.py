@@ -415,12 +415,12 @@ class _Record(logging.LogRecord):
     funcName = "(unknown function)"
     args: tuple = ()
     taskName = None  # 3.12+ attribute; asyncio task names are not looked up
-    process = os.getpid()  # refreshed in a forked child by _after_fork_in_child
 
     levelname = _Derived(lambda r: logging.getLevelName(r.levelno))
     msecs = _Derived(lambda r: (r.created - int(r.created)) * 1000.0)
     relativeCreated = _Derived(lambda r: (r.created - logging._startTime) * 1000.0)
     threadName = _Derived(_thread_name)
+    process = _Derived(lambda r: os.getpid())
     processName = _Derived(_process_name)
 
     def __init__(self, name: str, levelno: int, msg: str, fields: dict, plain: bool = True,
@@ -2921,7 +2921,7 @@ def _install(cfg: dict) -> None:
         logging.getLogger(name).setLevel(level)
     _state.module_levels = dict(cfg["module_levels"])
     _state.configured = True
-    _register_exit_hooks()
+    _register_process_hooks()
 
 
 def flush(timeout: float | None = None) -> bool:
@@ -2979,26 +2979,31 @@ def _shutdown_at_exit(shutdown: Callable[[float], None] = shutdown, state: _Stat
 
 
 atexit.register(_shutdown_at_exit)
-_exit_hooks_registered = False
+_process_hooks_registered = False
 
 
-def _register_exit_hooks() -> None:
-    """Also drain where atexit does not run: multiprocessing children started by fork.
+def _register_process_hooks() -> None:
+    """Register, once, at the first configuration: the fork hooks, and a drain for fork children.
 
-    They end with os._exit() after threading._shutdown(), which runs the hooks
-    of threading._register_atexit (3.9+; concurrent.futures uses it). At a
-    normal exit those hooks run before non-daemon threads are joined: what such
-    threads log afterwards is written synchronously, so nothing is lost.
+    multiprocessing children started by fork end with os._exit() after
+    threading._shutdown(), which runs the hooks of threading._register_atexit
+    (3.9+; concurrent.futures uses it) but not atexit's. At a normal exit those
+    hooks run before non-daemon threads are joined: what such threads log
+    afterwards is written synchronously, so nothing is lost.
     """
-    global _exit_hooks_registered
-    register = getattr(threading, "_register_atexit", None)
-    if _exit_hooks_registered or register is None:
+    global _process_hooks_registered
+    if _process_hooks_registered:
         return
-    try:
-        register(_shutdown_at_exit)
-        _exit_hooks_registered = True
-    except RuntimeError:  # "can't register atexit after shutdown"
-        pass
+    _process_hooks_registered = True
+    if hasattr(os, "register_at_fork"):  # not on Windows
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                            after_in_child=_after_fork_in_child)
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(_shutdown_at_exit)
+        except RuntimeError:  # "can't register atexit after shutdown"
+            pass
 
 
 def _before_fork() -> None:
@@ -3014,7 +3019,6 @@ def _after_fork_in_parent() -> None:
 def _after_fork_in_child() -> None:
     # Threads other than the forking one are gone in the child: re-make what
     # they might have held, and restart the writer thread.
-    _Record.process = os.getpid()
     _state.lock = threading.RLock()
     _state.counters._lock = threading.RLock()
     _reporter._lock = threading.RLock()
@@ -3023,7 +3027,3 @@ def _after_fork_in_child() -> None:
         handler.after_fork_in_child()
         _state.queue = getattr(handler, "queue", None)
 
-
-if hasattr(os, "register_at_fork"):  # not on Windows
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
