@@ -2121,10 +2121,14 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
 #   Logger facade
 #---------------------------------------------------------------------------
 
-def _level_method(level: int, name: str) -> Callable[..., None]:
-    """Build ``Logger.<name>``: a level check first, then the record, only if enabled."""
+def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..., None]:
+    """Build ``Logger.<name>``: a level check first, then the record, only if enabled.
 
-    def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = None,
+    The check is written out here rather than called (``Logger._is_on``): this is
+    the hottest path, and a disabled level must cost about one dict lookup.
+    """
+
+    def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = exc_default,
                stack_info: bool = False, **fields: Any) -> None:
         try:
             if not self._cache[level]:
@@ -2140,6 +2144,9 @@ def _level_method(level: int, name: str) -> Callable[..., None]:
                       "``args`` are %-formatted into the event; ``exc_info`` and ``stack_info``\n"
                       "work as in logging; every other keyword is a field. Never raises for\n"
                       "bad data; in queue mode it does not wait on I/O.")
+    if exc_default is True:
+        method.__doc__ = ("Log ``event`` at ERROR with the exception being handled (none outside\n"
+                          "an ``except`` block), and ``fields``. Never raises for bad data.")
     return method
 
 
@@ -2149,12 +2156,8 @@ def _async_method(level: int, name: str) -> Callable[..., Any]:
 
     async def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = exc_default,
                      stack_info: bool = False, **fields: Any) -> None:
-        try:
-            if not self._cache[level]:
-                return
-        except KeyError:
-            if not self._enabled_slow(level):
-                return
+        if not self._is_on(level):
+            return
         queue = _state.queue
         if queue is not None and len(queue._items) >= queue.maxsize and queue.block:
             if exc_info is True:
@@ -2208,6 +2211,13 @@ class Logger:
         return f"<foundation.Logger {self.name!r} bound={self._bound.fields!r}>"
 
     # -- levels ------------------------------------------------------------
+    def _is_on(self, level: int) -> bool:
+        """Whether ``level`` is enabled: one dict lookup, once configured."""
+        try:
+            return self._cache[level]
+        except KeyError:
+            return self._enabled_slow(level)
+
     def _enabled_slow(self, level: int) -> bool:
         """The level cache missed: configure on first use, then ask logging."""
         if not _state.configured:
@@ -2237,28 +2247,14 @@ class Logger:
     error = _level_method(ERROR, "error")
     critical = _level_method(CRITICAL, "critical")
 
-    def exception(self, event: Any, /, *args: Any, exc_info: Any = True,
-                  stack_info: bool = False, **fields: Any) -> None:
-        """Log ``event`` at ERROR with the exception being handled (none outside ``except``)."""
-        try:
-            if not self._cache[ERROR]:
-                return
-        except KeyError:
-            if not self._enabled_slow(ERROR):
-                return
-        self._emit(ERROR, event, args, fields, exc_info, stack_info)
+    exception = _level_method(ERROR, "exception", exc_default=True)
 
     def log(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
             stack_info: bool = False, **fields: Any) -> None:
         """Log ``event`` at ``level``. A bad level raises ValueError/TypeError at once."""
         level = _level_value(level)
-        try:
-            if not self._cache[level]:
-                return
-        except KeyError:
-            if not self._enabled_slow(level):
-                return
-        self._emit(level, event, args, fields, exc_info, stack_info)
+        if self._is_on(level):
+            self._emit(level, event, args, fields, exc_info, stack_info)
 
     # -- the record --------------------------------------------------------
     def _emit(self, level: int, event: Any, args: tuple, fields: dict, exc_info: Any,
@@ -2381,7 +2377,7 @@ async def _alog(self: Logger, level: int | str, event: Any, /, *args: Any, exc_i
                 stack_info: bool = False, **fields: Any) -> None:
     """Coroutine twin of :meth:`log`: never blocks the event loop."""
     level = _level_value(level)
-    if not self.is_enabled_for(level):
+    if not self._is_on(level):
         return
     queue = _state.queue
     if queue is not None and len(queue._items) >= queue.maxsize and queue.block:
@@ -2506,12 +2502,8 @@ class _Batch:
                  stack_info: bool) -> bool:
         """Check the level and collect the record; True when a hand-off is due."""
         owner = self._logger
-        try:
-            if not owner._cache[level]:
-                return False
-        except KeyError:
-            if not owner._enabled_slow(level):
-                return False
+        if not owner._is_on(level):
+            return False
         owner._emit(level, event, args, fields, exc_info, stack_info, self._records, self._direct)
         return len(self._records) >= self._size
 
