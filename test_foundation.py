@@ -274,6 +274,54 @@ def read_json_lines(path):
     return [loads(line) for line in split_lines(pathlib.Path(path).read_bytes().decode("utf-8"))]
 
 
+def wait_until(predicate, what):
+    """Wait until ``predicate()`` holds, bounded by WAIT: for a state change no Event announces."""
+    deadline = time.monotonic() + WAIT
+    tick = threading.Event()
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        tick.wait(0.001)
+
+
+def interrupt_at_each_line(call, interrupt, before=None, after=None):
+    """Run ``call()`` once per line it executes, each time running ``interrupt()`` at that line.
+
+    A stand-in for a signal handler, which Python runs between two bytecodes of
+    whatever the main thread is doing. Run k interrupts ``call()`` at its k-th
+    line event, in any function it calls (the interrupt itself is not traced), so
+    every point of the call is tried once, deterministically. ``before()`` and
+    ``after()`` run around each run. Returns how many interrupts ran.
+    """
+    fired = []
+
+    def run(fire_at):
+        if before is not None:
+            before()
+        seen = [0]
+
+        def local(frame, event, arg):
+            if event == "line":
+                seen[0] += 1
+                if seen[0] == fire_at:
+                    fired.append(fire_at)
+                    interrupt()
+            return local
+
+        sys.settrace(lambda frame, event, arg: local)
+        try:
+            call()
+        finally:
+            sys.settrace(None)
+        if after is not None:
+            after()
+        return seen[0]
+
+    points = run(0)  # counts the lines of an undisturbed call
+    for fire_at in range(1, points + 1):
+        run(fire_at)
+    return len(fired)
+
+
 # ---------------------------------------------------------------------------
 # Fixtures
 # ---------------------------------------------------------------------------
@@ -472,6 +520,21 @@ class TestLevels:
         capture(level="INFO")
         assert log.is_debug_enabled() is False
 
+    def test_int_enum_levels_are_accepted(self, log):
+        """log(), configure(level=) and module_levels take an IntEnum level: it is an int."""
+
+        class AppLevel(enum.IntEnum):
+            AUDIT = 25
+
+        out = capture(level=AppLevel.AUDIT, module_levels={"app.db": AppLevel.AUDIT})
+        assert logging.getLogger().level == 25
+        assert logging.getLogger("app.db").level == 25
+        log.info("hidden")
+        log.log(AppLevel.AUDIT, "audited")
+        assert log.is_enabled_for(AppLevel.AUDIT) is True
+        (record,) = out.records()
+        assert record["event"] == "audited"
+
 
 # ---------------------------------------------------------------------------
 # Errors and counters
@@ -586,6 +649,37 @@ class TestErrors:
         assert foundation.stats()["errors"] >= 1
         capture()
         assert foundation.stats()["errors"] == 0
+
+    @pytest.mark.skipif(sys.platform == "win32", reason="needs resource.RLIMIT_FSIZE")
+    @pytest.mark.parametrize("mode", MODES)
+    @pytest.mark.parametrize("room", [60, 96])  # bytes left: 96 cuts the line inside a two-byte "é"
+    def test_disk_full_halfway_through_a_line_leaves_no_broken_line(self, mode, room, tmp_path):
+        """A write cut short by a full disk leaves no half line and no half character in the file."""
+        path = tmp_path / "full.log"
+        result = run_python("""
+            import json, os, resource, signal, sys, foundation
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, write() fails with EFBIG
+            path, mode, room = sys.argv[1], sys.argv[2], int(sys.argv[3])
+            foundation.configure(file=path, format="json", mode=mode)
+            log = foundation.get_logger("app")
+            log.info("first", v="é" * 10)
+            assert foundation.flush()
+            soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path) + room, hard))  # the disk fills up
+            log.info("second", v="é" * 100)
+            assert foundation.flush()
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space is freed again
+            log.info("third")
+            assert foundation.flush()
+            print(json.dumps(foundation.stats()))
+        """, path, mode, room)
+        assert result.returncode == 0, result.stderr
+        records = read_json_lines(path)  # valid UTF-8, and every line parses
+        assert [r["event"] for r in records] == ["first", "logs_dropped", "third"]
+        assert records[1]["count"] == 1
+        stats = json.loads(result.stdout)
+        assert (stats["emitted"], stats["written"], stats["dropped"]) == (4, 3, 1)
+        assert stats["bytes_written"] == path.stat().st_size
 
 
 # ---------------------------------------------------------------------------
@@ -1561,6 +1655,8 @@ class TestRendering:
         (TTYStream, None, {}, True),
         (TTYStream, None, {"NO_COLOR": "1"}, False),
         (io.StringIO, None, {"FORCE_COLOR": "1"}, True),
+        (io.StringIO, None, {"FORCE_COLOR": "0"}, False),
+        (io.StringIO, None, {"FORCE_COLOR": "false"}, False),
         (io.StringIO, True, {}, True),
         (TTYStream, False, {}, False),
     ])
@@ -1583,6 +1679,61 @@ class TestRendering:
         log.info("event")
         assert "\x1b" not in out.text()
         assert out.record()["event"] == "event"
+
+    def test_json_event_cache_keeps_no_huge_events(self, log):
+        """Long events are written but not kept in the JSON event cache: its memory stays small."""
+        out = capture(format="json")
+        for i in range(50):
+            log.info(f"{i:03d}" + "x" * 100_000)
+        assert len(out.lines()) == 50
+        events = foundation._state.output.format._events  # white-box: bounded memory is the promise
+        assert sum(len(k) + len(v) for k, v in events.items()) < 100_000
+
+    def test_long_list_and_dict_are_capped_at_max_fields_items(self, log):
+        """A list past max_fields items keeps that many, then "…[N more items]"; a dict gets a "…" key."""
+        out = capture(max_fields=10)
+        log.info("big", items=list(range(25)), mapping={str(i): i for i in range(25)}, short=[1, 2],
+                 nested=[list(range(12))])
+        record = out.record()
+        assert record["items"] == list(range(10)) + ["…[15 more items]"]
+        assert record["mapping"] == {**{str(i): i for i in range(10)}, "…": "[15 more items]"}
+        assert list(record["mapping"])[-1] == "…"
+        assert record["short"] == [1, 2]
+        assert record["nested"] == [list(range(10)) + ["…[2 more items]"]]
+
+    def test_max_fields_default_caps_a_long_list(self, log):
+        """By default a list is cut after 1000 items, with the marker."""
+        value = json_of(list(range(1500)))
+        assert value == list(range(1000)) + ["…[500 more items]"]
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_register_emoji_set_reaches_a_bound_logger_that_has_logged(self, mode, log):
+        """register_emoji_set() takes effect for a bound logger whose fields were already rendered."""
+        field = f"zz_test_cache_{mode}"  # emoji sets are global: one name per case
+        out = capture(format="key_value", emoji=True, colors=False, mode=mode)
+        bound = log.bind(**{field: "hit"})
+        bound.info("lookup")
+        assert foundation.flush(WAIT) is True  # the bound fields have been rendered (and kept)
+        foundation.register_emoji_set(field, {"hit": "🎯"})
+        bound.info("lookup")
+        log.info("lookup", **{field: "hit"})
+        first, second, third = out.lines()
+        assert "🎯" not in first
+        assert "[🎯] lookup" in second, second
+        assert "[🎯] lookup" in third, third
+
+    @pytest.mark.parametrize("marker", ["\x1b", "\x1b[31m!", "a\nb", "\r", "\x00", "\x7f", "\x85", "\u2028"],
+                             ids=repr)
+    def test_register_emoji_set_rejects_control_characters(self, marker, log):
+        """register_emoji_set() rejects a marker or default holding a control character (ValueError)."""
+        with pytest.raises(ValueError):
+            foundation.register_emoji_set("zz_test_bad", {"x": marker})
+        with pytest.raises(ValueError):
+            foundation.register_emoji_set("zz_test_bad", {"x": "🎯"}, default=marker)
+        out = capture(format="key_value", emoji=True)
+        log.info("event", zz_test_bad="x")
+        (line,) = out.lines()
+        assert re.match(KV_STAMP + r" \[info    \] event", line), line  # no set was registered
 
 
 # ---------------------------------------------------------------------------
@@ -1957,6 +2108,241 @@ class TestWriter:
         log.info("now")
         assert loads(stream.getvalue())["event"] == "now"
 
+    def test_signal_handler_logging_at_any_point_of_a_queued_call_never_deadlocks(self):
+        """Queue mode: a signal handler that logs at any point of a log call, a put included, never deadlocks."""
+        script = textwrap.dedent(f"""
+            import faulthandler, sys, threading, time, foundation
+            faulthandler.dump_traceback_later({WAIT}, exit=True)  # a deadlock ends the run, loudly
+
+            lines = []
+
+            class Sink:
+                def write(self, text):
+                    lines.extend(text.splitlines())
+
+            # A long flush_interval: the writer sleeps until a record wakes it.
+            foundation.configure(stream=Sink(), format="json", flush_interval=60)
+            log = foundation.get_logger("app")
+            log.error("warm_up")
+            queue = foundation._state.queue
+
+            def writer_asleep():
+                assert foundation.flush()
+                # White-box on purpose: a put wakes the writer only while it sleeps, and an
+                # interrupted wake-up is where a deadlock hides; nothing public says it sleeps.
+                # The poll (in this child only) waits for the writer thread to get there.
+                while not queue._sleeping:
+                    time.sleep(0.001)
+
+            fired = interrupt_at_each_line(lambda: log.error("main"), lambda: log.error("from_signal"),
+                                           before=writer_asleep)
+            assert foundation.flush()
+            print(fired, len(lines))
+        """)
+        code = inspect.getsource(interrupt_at_each_line) + "\n" + script
+        result = run_python(code, timeout=WAIT * 3)
+        assert result.returncode == 0, result.stderr
+        fired, lines = map(int, result.stdout.split())
+        assert fired > 20  # every line of the call, from the facade to the queue
+        assert lines == 2 + 2 * fired  # warm-up, the counting run, then main and one from_signal a run
+
+    def test_sync_signal_handler_record_is_written_by_the_next_flush(self, log):
+        """Sync mode: a record a signal handler logs at any point of a write is written by the next flush()."""
+        chunks = []
+
+        class Sink:
+            def write(self, text):
+                chunks.append(text)
+
+        foundation.configure(stream=Sink(), format="json", mode="sync")
+        log.info("warm_up")
+        runs, signals, missing = [0], [0], []
+
+        def interrupt():
+            signals[0] += 1
+            log.warning("from_signal")
+
+        def check():
+            runs[0] += 1
+            assert foundation.flush(WAIT) is True
+            text = "".join(chunks)
+            counts = (text.count('"event":"main"'), text.count('"event":"from_signal"'))
+            if counts != (runs[0], signals[0]) and not missing:
+                missing.append((runs[0], counts))
+
+        fired = interrupt_at_each_line(lambda: log.info("main"), interrupt, after=check)
+        assert fired > 20
+        assert missing == [], "a record logged by the interrupt was not written by flush() (run, counts)"
+        stats = foundation.stats()
+        assert stats["written"] == stats["emitted"] == 1 + runs[0] + signals[0]
+
+    def test_sync_sink_that_logs_on_every_write_lets_the_call_return(self, log):
+        """Sync mode: a sink that logs on every write(): the log call returns and flush() works."""
+        chatter = threading.Event()
+        chatter.set()
+        writes = []
+
+        class ChattySink:
+            def write(self, text):
+                if len(writes) < 100:  # a runaway loop must not eat the memory
+                    writes.append(text)
+                if chatter.is_set():
+                    foundation.get_logger("sink").debug("sent", nbytes=len(text))
+
+        foundation.configure(stream=ChattySink(), format="json", mode="sync", level="DEBUG")
+        thread = threading.Thread(target=log.info, args=("hello",), daemon=True)
+        thread.start()
+        thread.join(WAIT)
+        returned = not thread.is_alive()
+        chatter.clear()  # ends a runaway loop, if there is one
+        thread.join(WAIT)
+        assert returned, "the log call kept writing what the sink logged"
+        assert foundation.flush(WAIT) is True
+        events = [loads(line)["event"] for line in split_lines("".join(writes))]
+        assert events[0] == "hello" and set(events[1:]) == {"sent"}
+        stats = foundation.stats()
+        assert stats["written"] == stats["emitted"] == len(events) and stats["dropped"] == 0
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_failed_write_is_reported_with_its_count(self, mode, log):
+        """A write that fails (disk full) is reported by a logs_dropped record with its count, in both modes."""
+        sink = BrokenSink(OSError(errno.ENOSPC, "No space left on device"), times=1)
+        foundation.configure(stream=sink, format="json", mode=mode)
+        log.info("first")
+        assert foundation.flush(WAIT) is True
+        log.info("second")
+        assert foundation.flush(WAIT) is True
+        records = [loads(line) for line in split_lines(sink.text())]
+        assert [r["event"] for r in records] == ["logs_dropped", "second"]
+        assert (records[0]["logger"], records[0]["level"], records[0]["count"]) == ("foundation", "warning", 1)
+        stats = foundation.stats()
+        assert (stats["emitted"], stats["written"], stats["dropped"]) == (3, 2, 1)
+
+    def test_drop_after_the_last_batch_is_reported_at_shutdown(self, gate, log):
+        """A record dropped when no batch follows is still reported, by shutdown(), with its count."""
+        foundation.configure(stream=gate, format="json", overflow="drop", queue_size=1)
+        wait_writer_held(gate)
+        assert foundation.flush(timeout=0) is False  # queues a barrier: the queue (size 1) is full
+        log.info("lost")  # dropped: no record follows it into the queue
+        gate.gate.set()
+        foundation.shutdown()
+        records = gate.records()
+        assert [r["event"] for r in records] == ["gate", "logs_dropped"]
+        assert (records[1]["logger"], records[1]["count"]) == ("foundation", 1)
+        stats = foundation.stats()
+        assert (stats["emitted"], stats["written"], stats["dropped"]) == (3, 2, 1)
+
+    def test_each_write_carries_at_most_batch_size_records_with_a_drop_report(self, gate, log):
+        """A drop report never makes a write() carry more than batch_size records."""
+        foundation.configure(stream=gate, format="json", overflow="drop", queue_size=5, batch_size=5)
+        wait_writer_held(gate)
+        for i in range(10):
+            log.info("event", seq=i)  # five are queued, five dropped
+        gate.gate.set()
+        assert foundation.flush(WAIT) is True
+        sizes = [chunk.count("\n") for chunk in gate.chunks]
+        assert max(sizes) <= 5, sizes
+        records = gate.records()
+        assert [r["count"] for r in records if r["event"] == "logs_dropped"] == [5]
+        assert [r["seq"] for r in records if r["event"] == "event"] == list(range(5))
+
+    def test_records_after_a_timed_out_shutdown_are_written_once_the_writer_is_done(self, gate, log):
+        """After shutdown(timeout) gave up on a slow sink, and the writer is done, records are written at once."""
+        threads = set(threading.enumerate())
+        foundation.configure(stream=gate, format="json")
+        (writer,) = set(threading.enumerate()) - threads
+        wait_writer_held(gate)
+        for i in range(5):
+            log.info("queued", seq=i)
+        foundation.shutdown(timeout=SHORT)  # gives up: the sink is slow
+        gate.gate.set()
+        writer.join(WAIT)  # the slow sink is done: the writer writes what was queued and exits
+        assert not writer.is_alive()
+        log.info("after")
+        assert gate.records()[-1]["event"] == "after"  # written synchronously, no flush needed
+        assert foundation.flush(WAIT) is True
+        assert [r["event"] for r in gate.records()] == ["gate"] + ["queued"] * 5 + ["after"]
+        stats = foundation.stats()
+        assert (stats["emitted"], stats["written"], stats["dropped"]) == (7, 7, 0)
+
+    def test_flush_racing_shutdown_returns_after_the_records_are_written(self, request, log):
+        """A flush() that races shutdown() returns True only once the records logged before it are written."""
+        returned = threading.Event()
+
+        class Sink(GateSink):
+            def write(self, text):
+                if "second" in text:
+                    # Negative wait: a flush() that returns before this write is caught in the act.
+                    returned.wait(SHORT)
+                super().write(text)
+
+        sink = Sink()
+        request.addfinalizer(sink.gate.set)  # no writer stays held if the test fails
+        foundation.configure(stream=sink, format="json")
+        wait_writer_held(sink)
+        stopper = threading.Thread(target=foundation.shutdown, args=(WAIT,))
+        stopper.start()
+        wait_until(lambda: foundation.stats()["queue_depth"] == 1, "shutdown() has queued its stop")
+        log.info("second")  # behind the stop: shutdown() writes it once the writer has exited
+        result = {}
+
+        def flusher():
+            result["flushed"] = foundation.flush(WAIT)
+            result["written"] = "second" in sink.text()
+            returned.set()
+
+        flushing = threading.Thread(target=flusher)
+        flushing.start()
+        wait_until(lambda: foundation.stats()["queue_depth"] == 3, "flush() has queued its barrier")
+        sink.gate.set()
+        flushing.join(WAIT)
+        stopper.join(WAIT)
+        assert result == {"flushed": True, "written": True}
+        assert [r["event"] for r in sink.records()] == ["gate", "second"]
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_handler_filter_that_raises_counts_and_reports_the_record(self, mode, log):
+        """A handler filter that raises (it edits shared bound fields): the drop is counted and reported."""
+
+        class AddHost(logging.Filter):
+            def filter(self, record):
+                record.fields["host"] = "web1"  # raises for the shared fields of a bound logger
+                return True
+
+        out = capture(mode=mode)
+        (handler,) = own_handlers()
+        handler.addFilter(AddHost())
+        log.bind(request="r1").info("bound_only")
+        log.info("plain", a=1)
+        records = out.records()
+        assert [r["event"] for r in records] == ["logs_dropped", "plain"]
+        assert records[0]["count"] == 1 and records[1]["host"] == "web1"
+        stats = foundation.stats()
+        assert (stats["emitted"], stats["written"], stats["dropped"]) == (3, 2, 1)
+        assert stats["errors"] >= 1
+
+    def test_flush_from_inside_the_sink_returns_false_and_frees_the_writer(self, log):
+        """flush() called by the sink, on the writer thread, returns False at once; flush() from main works."""
+        inner = []
+
+        class Sink:
+            def __init__(self):
+                self.chunks = []
+
+            def write(self, text):
+                self.chunks.append(text)
+                if "boom" in text:
+                    foundation.get_logger("sink").warning("sink_saw_error")
+                    inner.append(foundation.flush())  # no timeout: it must not wait for itself
+
+        sink = Sink()
+        foundation.configure(stream=sink, format="json")
+        log.error("boom")
+        assert foundation.flush(WAIT) is True, "the writer is stuck"
+        assert inner == [False]
+        assert foundation.flush(WAIT) is True  # now past what the sink logged during the first one
+        assert [loads(line)["event"] for line in split_lines("".join(sink.chunks))] == ["boom", "sink_saw_error"]
+
 
 # ---------------------------------------------------------------------------
 # Logger facade
@@ -2278,6 +2664,43 @@ class TestLoggerFacade:
         assert [r["event"] for r in gate.records()] == ["gate", "fill", "fill", "batched", "batched"]
         assert foundation.stats()["dropped"] == 0
 
+    def test_batch_async_with_less_room_than_records_keeps_the_loop_running(self, gate, log):
+        """batch_async() handing on more records than the queue has room for waits without blocking the loop."""
+        foundation.configure(stream=gate, format="json", overflow="block", queue_size=4)
+        wait_writer_held(gate)
+        for i in range(3):
+            log.info("fill", seq=i)  # the queue is not full, but has room for one record, not three
+        opened_by = []
+
+        async def send():
+            async with log.batch_async() as batch:
+                for i in range(3):
+                    await batch.info("batched", seq=i)
+
+        async def make_room():  # another task: it runs only if the loop is free
+            for _ in range(20):
+                await asyncio.sleep(0)
+            opened_by.append("loop")
+            gate.gate.set()
+
+        async def main():
+            await asyncio.gather(send(), make_room())
+
+        runner = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+        runner.start()
+        runner.join(WAIT)
+        if runner.is_alive():  # the loop is blocked: free it so that the test can end
+            opened_by.append("test")
+            gate.gate.set()
+            runner.join(WAIT)
+        assert opened_by[0] == "loop", "handing on the batch blocked the event loop"
+        assert not runner.is_alive()
+        assert foundation.flush(WAIT) is True
+        assert [(r["event"], r.get("seq")) for r in gate.records()] == [
+            ("gate", None), ("fill", 0), ("fill", 1), ("fill", 2),
+            ("batched", 0), ("batched", 1), ("batched", 2)]
+        assert foundation.stats()["dropped"] == 0
+
 
 # ---------------------------------------------------------------------------
 # Configuration
@@ -2310,6 +2733,7 @@ class TestConfiguration:
         ("FOUNDATION_LOG_MODE", "turbo"), ("FOUNDATION_LOG_QUEUE_SIZE", "0"),
         ("FOUNDATION_LOG_QUEUE_SIZE", "10000001"), ("FOUNDATION_LOG_QUEUE_SIZE", "ten"),
         ("FOUNDATION_LOG_QUEUE_SIZE", "1.5"), ("FOUNDATION_LOG_QUEUE_SIZE", "-3"),
+        ("FOUNDATION_LOG_QUEUE_SIZE", "1_000"),
         ("FOUNDATION_LOG_OVERFLOW", "explode"),
     ]
 
@@ -2360,6 +2784,49 @@ class TestConfiguration:
             capture(mode="queue")
             log.info("event")
         assert len(set(threading.enumerate()) - before) <= 1
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_reconfigure_while_another_thread_logs_loses_nothing(self, mode, monkeypatch, log):
+        """configure() again while another thread logs: the record reaches our handler, never lastResort."""
+        last_resort = []
+
+        class LastResort(logging.Handler):
+            def emit(self, record):
+                last_resort.append(record.getMessage())
+
+        monkeypatch.setattr(logging, "lastResort", LastResort(logging.WARNING))
+        reconfiguring = threading.Event()
+        seen = []  # our handlers on the root while the old output is drained
+
+        class OldSink(io.StringIO):
+            def _meanwhile(self):
+                if reconfiguring.is_set() and not seen:
+                    seen.append(own_handlers())
+                    other = threading.Thread(target=log.warning, args=("during_configure",))
+                    other.start()
+                    other.join(WAIT)
+
+            def write(self, text):
+                self._meanwhile()  # queue mode: the old writer drains here
+                return super().write(text)
+
+            def flush(self):
+                self._meanwhile()  # sync mode: the old output is flushed here
+                super().flush()
+
+        old = OldSink()
+        foundation.configure(stream=old, format="json", mode=mode, flush_interval=60)  # "before" stays queued
+        log.info("before")
+        new = io.StringIO()
+        reconfiguring.set()
+        foundation.configure(stream=new, format="json", mode=mode)
+        reconfiguring.clear()
+        assert foundation.flush(WAIT) is True
+        assert seen, "the old output was not drained during configure()"
+        assert seen[0], "no handler of ours on the root logger during configure()"
+        assert last_resort == []
+        events = [loads(line)["event"] for line in split_lines(old.getvalue() + new.getvalue())]
+        assert sorted(events) == ["before", "during_configure"]
 
     # -- levels per module ----------------------------------------------------------
     def test_module_levels_raise_and_lower(self):
@@ -2475,6 +2942,53 @@ class TestConfiguration:
         assert (record["event"], record["n"], record["tagged"]) == ("event", 1, True)
         assert foundation.stats()["errors"] >= 1
 
+    @pytest.mark.parametrize("fmt,colors,note", [
+        ("json", None, "a\u2028b"),  # the batch check finds U+2028: the batch is rendered again
+        ("key_value", True, "ok"),  # colored lines are rendered with every value checked
+    ])
+    def test_processors_run_once_per_record_in_a_batch_rendered_again(self, fmt, colors, note, gate, log):
+        """Processors run exactly once per record, even when a batch is rendered twice; one drop counts one."""
+        calls = []
+
+        def count(event_dict):
+            calls.append(event_dict["event"])
+            return event_dict
+
+        def drop_health(event_dict):
+            return None if event_dict["event"] == "health" else event_dict
+
+        foundation.configure(stream=gate, format=fmt, colors=colors, processors=[count, drop_health])
+        wait_writer_held(gate)
+        log.info("health")
+        for i in range(9):  # with the health check, a batch of ten: rendered optimistically first
+            log.info("hello", note=note if i == 0 else "ok")
+        gate.gate.set()
+        assert foundation.flush(WAIT) is True
+        assert calls == ["gate", "health"] + ["hello"] * 9
+        assert len(gate.lines()) == 10
+        stats = foundation.stats()
+        assert stats["sampled_out"] == 1
+        assert stats["written"] == 10 and stats["written"] + stats["dropped"] == stats["emitted"]
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 10 ** 400],
+                             ids=["nan", "inf", "-inf", "10**400"])
+    def test_processor_timestamp_that_is_no_time_is_still_written(self, fmt, value, log):
+        """A processor that sets "timestamp" to NaN, an infinity or a huge int: the record is still written."""
+
+        def set_timestamp(event_dict):
+            event_dict["timestamp"] = value
+            return event_dict
+
+        out = capture(format=fmt, processors=[set_timestamp], colors=False)
+        log.info("event", a=1)
+        (line,) = out.lines()
+        assert field_of(fmt, line, "a") == "1"
+        if fmt == "json":
+            assert loads(line)["event"] == "event"
+        stats = foundation.stats()
+        assert (stats["emitted"], stats["written"], stats["dropped"]) == (1, 1, 0)
+
     @pytest.mark.parametrize("option,value", BAD_OPTIONS, ids=lambda v: repr(v)[:30])
     def test_bad_option_raises_naming_option_and_value(self, option, value):
         """A bad option value raises ValueError/TypeError naming the option and the value."""
@@ -2567,6 +3081,20 @@ class TestConfiguration:
         log.info("event")
         assert len(out.lines()) == 1
         assert capsys.readouterr().err == ""
+
+    @pytest.mark.parametrize("variable", ["FOUNDATION_LOG_LEVEL", "PROVIDE_LOG_LEVEL"])
+    def test_env_level_as_a_number(self, variable, monkeypatch, capsys, log):
+        """A level from the environment may be digits ("10"), module levels too; log("10") still raises."""
+        monkeypatch.setenv(variable, " 10 ")
+        monkeypatch.setenv("FOUNDATION_LOG_MODULE_LEVELS", "noisy:40")
+        out = capture()
+        assert logging.getLogger().level == logging.DEBUG
+        assert logging.getLogger("noisy").level == logging.ERROR
+        log.debug("shown")
+        assert [r["event"] for r in out.records()] == ["shown"]
+        assert capsys.readouterr().err == ""
+        with pytest.raises(ValueError):  # in code, a level is an int or a name
+            log.log("10", "event")
 
     def test_ours_win_over_provide(self, monkeypatch, log):
         """FOUNDATION_LOG_* wins over PROVIDE_LOG_* when both are set."""
@@ -2809,6 +3337,78 @@ class TestProcess:
         elapsed = time.monotonic() - start
         assert result.returncode == 0, result.stderr
         assert elapsed < 2.0 + 1.5, f"exit took {elapsed:.1f} s"
+
+    STUCK_AT_EXIT = {
+        # Sync mode: another thread is stuck in the sink's write() when the program ends.
+        "sync": """
+            import faulthandler, threading, foundation
+            entered = threading.Event()
+
+            class Stuck:
+                def write(self, text):
+                    entered.set()
+                    threading.Event().wait()  # never returns: a pipe nobody reads, a lost NFS mount
+
+            foundation.configure(stream=Stuck(), format="json", mode="sync", shutdown_timeout=1.0)
+            threading.Thread(target=foundation.get_logger("bg").info, args=("stuck",), daemon=True).start()
+            assert entered.wait(10)
+            faulthandler.dump_traceback_later(10, exit=True)  # a hang at exit ends the run, loudly
+        """,
+        # Queue mode: after shutdown, a record is written synchronously and the sink hangs.
+        "queue_after_shutdown": """
+            import atexit, faulthandler, threading, foundation
+            go, entered = threading.Event(), threading.Event()
+
+            class Sink:
+                def write(self, text):
+                    if "stuck" in text:
+                        entered.set()
+                        threading.Event().wait()  # this write never returns
+
+            foundation.configure(stream=Sink(), format="json", shutdown_timeout=1.0)
+            log = foundation.get_logger("app")
+            log.info("bye")
+
+            def late():  # started now: 3.12+ starts no thread at exit
+                go.wait()
+                log.info("stuck")
+
+            threading.Thread(target=late, daemon=True).start()
+
+            def other_exit_work():  # registered last, so it runs before foundation's own hook
+                foundation.shutdown(1.0)
+                go.set()
+                assert entered.wait(10)
+                faulthandler.dump_traceback_later(10, exit=True)  # a hang at exit ends the run, loudly
+
+            atexit.register(other_exit_work)
+        """,
+    }
+
+    @pytest.mark.parametrize("case", list(STUCK_AT_EXIT))
+    def test_stuck_sink_does_not_hold_exit_in_sync_mode_or_after_shutdown(self, case):
+        """Exit waits at most about shutdown_timeout for a stuck sink: in sync mode, and after shutdown()."""
+        start = time.monotonic()
+        result = run_python(self.STUCK_AT_EXIT[case], timeout=60)
+        elapsed = time.monotonic() - start
+        assert result.returncode == 0, result.stderr
+        assert elapsed < 1.0 + 3.0, f"exit took {elapsed:.1f} s"
+        assert result.stderr == ""
+
+    def test_first_log_call_inside_an_atexit_hook_works(self):
+        """A first log call made in an atexit hook is written and never raises (3.12 starts no thread there)."""
+        result = run_python("""
+            import atexit, foundation
+
+            def goodbye():
+                foundation.get_logger("app").warning("goodbye_from_atexit")
+
+            atexit.register(goodbye)
+        """, env={"FOUNDATION_LOG_FORMAT": "json"})
+        assert result.returncode == 0, result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr  # the record, and no traceback
+        (record,) = [loads(line) for line in result.stderr.splitlines()]
+        assert (record["event"], record["level"], record["logger"]) == ("goodbye_from_atexit", "warning", "app")
 
 
 # ---------------------------------------------------------------------------
