@@ -1672,10 +1672,22 @@ class _Control:
 
 _STOP = _Control()  # tells the writer thread to exit once the records before it are written
 
-#: Set on a thread while an async log call hands its record over: a full queue
-#: then takes the record anyway (the call already waited for room on the loop)
-#: rather than block the event loop.
-_no_wait = threading.local()
+#: The code of the coroutines that hand records over (filled in by the facade):
+#: a full queue takes their record anyway, since they already waited for room
+#: on the event loop and another thread filled it again, rather than block the loop.
+_ASYNC_CALLERS: set = set()
+
+
+def _called_from_async() -> bool:
+    """Whether one of our coroutines is among the callers (a full queue's slow path only)."""
+    frame = sys._getframe(2)
+    for _ in range(16):
+        if frame is None:
+            return False
+        if frame.f_code in _ASYNC_CALLERS:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _BatchQueue:
@@ -1742,16 +1754,15 @@ class _BatchQueue:
         """The queue is full: drop and count, or wait for room.
 
         Nobody waits for itself (the writer thread logging from the sink), for a
-        writer that has stopped, or on an event loop (``_no_wait``).
+        writer that has stopped, or on an event loop (``_called_from_async``).
         """
-        if (not self.alive or threading.get_ident() == self.writer_ident
-                or getattr(_no_wait, "on", False)):
-            self._items.append(entry)
-            return
         if not self.block:
             self.drops.add(1, before_output=True)
             self._urgent = True
             self._wake.put(None)
+            return
+        if not self.alive or threading.get_ident() == self.writer_ident or _called_from_async():
+            self._items.append(entry)
             return
         with self._room:
             self._waiting += 1
@@ -2163,12 +2174,9 @@ def _async_method(level: int, name: str) -> Callable[..., Any]:
             if exc_info is True:
                 exc_info = sys.exc_info()  # before the await can lose it
             await _wait_for_room(queue)
-        _no_wait.on = True  # the queue filled again since? take the record rather than block
-        try:
-            self._emit(level, event, args, fields, exc_info, stack_info)
-        finally:
-            _no_wait.on = False
+        self._emit(level, event, args, fields, exc_info, stack_info)
 
+    _ASYNC_CALLERS.add(method.__code__)
     method.__name__ = "a" + name
     method.__qualname__ = f"Logger.a{name}"
     method.__doc__ = (f"Coroutine twin of :meth:`{name}`: never blocks the event loop.\n\n"
@@ -2384,14 +2392,11 @@ async def _alog(self: Logger, level: int | str, event: Any, /, *args: Any, exc_i
         if exc_info is True:
             exc_info = sys.exc_info()
         await _wait_for_room(queue)
-    _no_wait.on = True
-    try:
-        self._emit(level, event, args, fields, exc_info, stack_info)
-    finally:
-        _no_wait.on = False
+    self._emit(level, event, args, fields, exc_info, stack_info)
 
 
 _alog.__name__, _alog.__qualname__ = "alog", "Logger.alog"
+_ASYNC_CALLERS.add(_alog.__code__)
 Logger.alog = _alog
 
 
@@ -2562,11 +2567,7 @@ class _AsyncBatch(_Batch):
                 await _wait_for_room(queue)
                 continue
             self._records, records = records[:room], records[room:]
-            _no_wait.on = True
-            try:
-                self.hand_off()
-            finally:
-                _no_wait.on = False
+            self.hand_off()
         self._records = records
         self.hand_off()  # what is left once the writer has stopped: written synchronously
 
@@ -2575,6 +2576,7 @@ for _name, _level in _LEVEL_METHODS.items():
     setattr(_Batch, _name, _batch_method(_level, _name, asynchronous=False))
     setattr(_AsyncBatch, _name, _batch_method(_level, _name, asynchronous=True))
 del _name, _level
+_ASYNC_CALLERS.add(_AsyncBatch.hand_off_async.__code__)
 
 
 def get_logger(name: str | None = None) -> Logger:
