@@ -636,7 +636,7 @@ def print_report(results: dict, names: list[str], peers: list[str]) -> None:
         other_text = f"{other:>11,.0f}" if other else f"{'-':>11}"
         print(f"{scenario:<16} {ours:>11,.0f} {1e6 / ours:>8.2f}   {label:<13} {other_text} {ratio}")
     if peers:
-        print(f"\nPeers, same records, each in its documented file set-up (msg/s; ratio = foundation / peer)\n")
+        print("\nPeers, same records, each in its documented file set-up (msg/s; ratio = foundation / peer)\n")
         print(f"{'scenario':<12}" + "".join(f"{p:>21}" for p in peers))
         for scenario in PEER_SCENARIOS:
             if "foundation" not in rates.get(scenario, {}):

@@ -150,22 +150,21 @@ _THIS_FILE = os.path.normcase(__file__)
 #---------------------------------------------------------------------------
 
 class _Counters:
-    """Counters not owned by the queue or the output; replaced by each configure().
+    """The error count since the last configure(); the output and the drop ledger own the others.
 
     Updated under ``_lock``: an RLock because a signal handler may log (and fail)
     while the main thread holds it.
     """
 
-    __slots__ = ("errors", "sampled_out", "_lock")
+    __slots__ = ("errors", "_lock")
 
     def __init__(self) -> None:
         self.errors = 0
-        self.sampled_out = 0
         self._lock = threading.RLock()
 
-    def add(self, name: str, n: int = 1) -> None:
+    def add_error(self) -> None:
         with self._lock:
-            setattr(self, name, getattr(self, name) + n)
+            self.errors += 1
 
 
 class _ErrorReporter:
@@ -182,7 +181,7 @@ class _ErrorReporter:
         self._lock = threading.RLock()  # RLock: a signal handler may report mid-report
 
     def report(self, where: str, exc: BaseException) -> None:
-        _state.counters.add("errors")
+        _state.counters.add_error()
         with self._lock:
             now = self._clock()
             if now - self._last < self.interval:
@@ -2955,7 +2954,6 @@ def stats() -> dict:
         "queue_depth": 0}
     counters = {key: counters[key] for key in ("emitted", "written", "dropped", "sampled_out",
                                                "queue_depth", "bytes_written")}
-    counters["sampled_out"] += _state.counters.sampled_out
     counters["errors"] = _state.counters.errors
     return counters
 
