@@ -1262,7 +1262,6 @@ class _Sink:
     """
 
     def __init__(self, stream: Any = None, path: str | os.PathLike | None = None) -> None:
-        self.path = path
         if path is not None:
             self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
             self.stream = None
@@ -1726,9 +1725,6 @@ class _BatchQueue:
     def __len__(self) -> int:
         return len(self._items)
 
-    def full(self) -> bool:
-        return len(self._items) >= self.maxsize
-
     def put(self, entry: tuple) -> None:
         items = self._items
         n = len(items)
@@ -1938,14 +1934,9 @@ class _SyncHandler(_OutputHandler):
 
     def handle(self, record: logging.LogRecord) -> bool:
         try:
-            if self.filters or type(record) is not _Record:
-                entry = self._accept(record)
-                if entry is not None:
-                    self.output.write_entries([entry])
-            else:  # the common case, inlined: one of our records, no handler filter
-                self.output.write_entries([(record.created, record.levelno, record.name, record.msg,
-                                            record.fields, record.exc_text, record.stack_info,
-                                            record._plain)])
+            entry = self._accept(record)
+            if entry is not None:
+                self.output.write_entries([entry])
         except RecursionError:
             raise
         except Exception as exc:
@@ -2006,7 +1997,7 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
                 entry = self._accept(record)
                 if entry is not None:
                     self._put(entry)
-            else:  # the common case, inlined: one of our records, no handler filter
+            else:  # the common case: _entry(record), written out (the hottest path)
                 self._put((record.created, record.levelno, record.name, record.msg, record.fields,
                            record.exc_text, record.stack_info, record._plain))
         except RecursionError:
