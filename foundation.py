@@ -23,26 +23,24 @@ Sections (``grep -n '^#   ' foundation.py`` prints them with line numbers):
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import contextvars
 import datetime
-import decimal
 import enum
 import json
 import logging
 import logging.handlers
 import math
+import operator
 import os
-import pathlib
 import queue as queue_module
 import re
 import sys
 import threading
 import time
 import traceback
-import uuid
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from itertools import islice, repeat
@@ -60,7 +58,9 @@ __all__ = [
     # Context
     "bind_context", "unbind_context", "clear_context", "get_context", "context",
     # Rendering
-    "register_emoji_set", "DEFAULT_REDACT",
+    "register_emoji_set", "DEFAULT_REDACT", "Formatter",
+    # Batching writer
+    "Handler",
     # Logger facade
     "Logger", "get_logger", "logger",
     # Configuration
@@ -208,9 +208,9 @@ def _write_stderr(text: str) -> None:
 
 def _lost_before_output(count: int) -> None:
     """Count records lost before they reached the output (reported with the next write)."""
-    output = _state.output
-    if output is not None:
-        output.drops.add(count, before_output=True)
+    handler = _state.handler
+    if handler is not None:
+        handler.output.drops.add(count, before_output=True)
 
 
 def _report_error(where: str, exc: BaseException) -> None:
@@ -408,9 +408,8 @@ class _Record(logging.LogRecord):
     The message is final: ``args`` are already merged into ``msg``.
     """
 
-    pathname = filename = "(unknown file)"
+    pathname = "(unknown file)"
     module = "Unknown module"
-    lineno = 0
     funcName = "(unknown function)"
     args: tuple = ()
     taskName = None  # 3.12+ attribute; asyncio task names are not looked up
@@ -422,12 +421,12 @@ class _Record(logging.LogRecord):
     process = _Derived(lambda r: os.getpid())
     processName = _Derived(_process_name)
 
-    def __init__(self, name: str, levelno: int, msg: str, fields: dict, plain: bool = True,
+    def __init__(self, name: str, levelno: int, msg: str, fields: dict,
                  _time: Callable[[], float] = time.time,
                  _get_ident: Callable[[], int] = threading.get_ident) -> None:
         # LogRecord.__init__ is deliberately not called: see the class docstring.
-        # Every attribute the handler reads is set here: on 3.11+ an instance
-        # attribute set in __init__ reads much faster than a class attribute.
+        # Every attribute the entry holds is set here, in the instance dict,
+        # which _entry() reads in one C call.
         self.name = name
         self.levelno = levelno
         self.msg = msg
@@ -435,21 +434,40 @@ class _Record(logging.LogRecord):
         self.created = _time()
         self.thread = _get_ident()
         self.exc_info = self.exc_text = self.stack_info = None
-        self._plain = plain  # False: _Sanitizer copied the fields (lists, dicts may be there)
+        self.filename = "(unknown file)"
+        self.lineno = 0
+
+    def __getattr__(self, name: str) -> Any:
+        """A field is readable as an attribute, as ``extra=`` values are (``record.order_id``).
+
+        Called only for names the record does not have: LogRecord attributes
+        and methods always win over fields of the same name. (On 3.11 a class
+        with ``__getattr__`` reads its attributes a little slower; 3.12 does not.)
+        """
+        fields = _instance_dict(self).get("fields")
+        if fields and name in fields and name not in _NOT_FIELD_ATTRS:
+            return fields[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def __dict__(self) -> dict:  # type: ignore[override]
-        """The instance dict, with every standard attribute in it.
+        """The instance dict, with every standard attribute and the fields in it.
 
-        ``logging.Formatter`` (``%(levelname)s``), pickling handlers and other
-        integrations read ``record.__dict__`` directly, so the attributes kept
-        on the class or computed when read are copied in when it is asked for.
+        ``logging.Formatter`` (``%(levelname)s``), error reporters, OpenTelemetry
+        and pickling handlers read ``record.__dict__`` directly, so the
+        attributes kept on the class or computed when read are copied in when
+        it is asked for, and so is each field whose name is not a LogRecord
+        attribute (as ``extra=`` puts them).
         """
         own = _instance_dict(self)
-        if "levelno" in own and "levelname" not in own:
-            for name in _RECORD_DEFAULTS:
-                if name not in own:
-                    own[name] = getattr(self, name)
+        for name in _RECORD_DEFAULTS:
+            if name not in own:
+                own[name] = getattr(self, name)
+        fields = own.get("fields")
+        if fields:
+            for key, value in fields.items():
+                if type(key) is str and key not in own and key not in _NOT_FIELD_ATTRS:
+                    own[key] = value
         return own
 
     def getMessage(self) -> str:
@@ -459,7 +477,7 @@ class _Record(logging.LogRecord):
 
 
 #: The attributes a _Record keeps on its class or computes when read.
-_RECORD_DEFAULTS = ("pathname", "filename", "module", "lineno", "funcName", "args", "process",
+_RECORD_DEFAULTS = ("pathname", "module", "funcName", "args", "process",
                     "levelname", "msecs", "relativeCreated", "threadName", "processName")
 if sys.version_info >= (3, 12):  # gh-91513 added LogRecord.taskName
     _RECORD_DEFAULTS += ("taskName",)
@@ -469,11 +487,16 @@ if sys.version_info >= (3, 12):  # gh-91513 added LogRecord.taskName
 _LOGRECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
     "message", "asctime", "taskName", "fields"}
 
+#: Names a field never shadows as an attribute: LogRecord's, and our class's
+#: (``getMessage``, ``__dict__``, ...). Such a field is in ``record.fields`` only.
+_NOT_FIELD_ATTRS = _LOGRECORD_ATTRS | frozenset(dir(_Record))
+
 
 def _format_event(msg: str, args: tuple) -> str:
     """%-format ``msg`` with ``args`` as logging does; on failure append the args instead."""
-    if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+    if not isinstance(args, Mapping) and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
         args = args[0]  # logging's rule: a single non-empty mapping is the format's mapping
+        # (a LogRecord made by logging applied it already: its args is the mapping itself)
     try:
         return msg % args
     except RecursionError:
@@ -523,21 +546,41 @@ def _exception_text(exc_info: Any) -> tuple[tuple | None, str | None]:
     return exc_info, text
 
 
-def _stack_text() -> str:
-    """Return the caller's stack as logging's ``stack_info`` shows it, without our frames."""
+def _caller_frame() -> Any:
+    """Return the frame of the code that called into this module (None if there is none)."""
     frame = sys._getframe(1)
     while frame is not None and os.path.normcase(frame.f_code.co_filename) == _THIS_FILE:
         frame = frame.f_back
+    return frame
+
+
+def _stack_text() -> str:
+    """Return the caller's stack as logging's ``stack_info`` shows it, without our frames."""
+    frame = _caller_frame()
     lines = traceback.format_stack(frame) if frame is not None else []
     return ("Stack (most recent call last):\n" + "".join(lines)).rstrip("\n")
 
 
-def _adopt(record: logging.LogRecord) -> _Record:
-    """Turn a record made by plain ``logging`` into a ``_Record`` with a final message.
+def _set_callsite(record: _Record) -> None:
+    """Give ``record`` the caller's real source location, as ``LogRecord`` has it."""
+    frame = _caller_frame()
+    if frame is None:
+        return
+    code = frame.f_code
+    record.pathname = code.co_filename
+    record.filename = os.path.basename(code.co_filename)
+    record.module = os.path.splitext(record.filename)[0]
+    record.lineno = frame.f_lineno
+    record.funcName = code.co_name
 
-    ``extra=`` attributes become fields; mutable values are copied now, since
-    the record may be rendered later on the writer thread.
+
+def _adopt(record: logging.LogRecord, sanitizer: _Sanitizer | None = None) -> _Record:
+    """Turn a record made by plain ``logging`` (or another copy of this module) into a ``_Record``.
+
+    ``extra=`` attributes become fields; mutable values are copied and secrets
+    redacted now, since the record may be rendered later on the writer thread.
     """
+    sanitizer = sanitizer or _state.sanitizer
     fields = {k: v for k, v in record.__dict__.items() if k not in _LOGRECORD_ATTRS}
     own = record.__dict__.get("fields")
     if isinstance(own, dict):
@@ -546,9 +589,14 @@ def _adopt(record: logging.LogRecord) -> _Record:
     if record.args:
         msg = _format_event(msg, record.args)
     new = _Record(str(record.name), record.levelno, msg,
-                  _state.sanitizer.fields(fields) if fields else fields, not fields)
+                  sanitizer.redactor.fields(sanitizer.fields(fields)) if fields else fields)
     new.created = record.created
     new.thread = record.thread
+    lineno = getattr(record, "lineno", 0)
+    if lineno:
+        new.filename, new.lineno = _safe_str(getattr(record, "filename", "")), lineno
+        new.pathname = _safe_str(getattr(record, "pathname", ""))
+        new.funcName = _safe_str(getattr(record, "funcName", ""))
     if record.exc_info or record.exc_text:
         new.exc_info = record.exc_info
         new.exc_text = record.exc_text or _exception_text(record.exc_info)[1]
@@ -557,16 +605,31 @@ def _adopt(record: logging.LogRecord) -> _Record:
     return new
 
 
-def _entry(record: _Record) -> tuple:
-    """Return what the output needs of ``record``, as a tuple of plain values.
+#: What the writer needs of a record: the entry, a tuple of plain values the
+#: queue carries (made by ``_entry()``, or ``_new_entry()`` where no record is made). A queued tuple of untracked values
+#: is untracked by the first young garbage collection, so records waiting in
+#: the queue cost the collector nothing, and the record itself dies at once.
+_CREATED, _LEVELNO, _NAME, _EVENT, _FIELDS, _EXC_TEXT, _STACK, _FILENAME, _LINENO = range(9)
 
-    The writer queue holds these, not the records: a record dies as soon as the
-    handlers are done with it, and a tuple of untracked values is untracked by
-    the first young garbage collection, so records waiting in the queue cost the
-    garbage collector nothing. The layout is the one ``_Format.render`` unpacks.
+
+_entry_items = operator.itemgetter("created", "levelno", "name", "msg", "fields", "exc_text",
+                                   "stack_info", "filename", "lineno")
+
+
+def _entry(record: _Record) -> tuple:
+    """Return the entry of ``record`` (positions ``_CREATED`` ... ``_LINENO``).
+
+    Read from the instance dict in one C call: ``_Record.__init__`` sets every
+    one of these there (a foreign record is adopted first).
     """
-    return (record.created, record.levelno, record.name, record.msg, record.fields,
-            record.exc_text, record.stack_info, record._plain)
+    return _entry_items(_instance_dict(record))
+
+
+def _new_entry(created: float, levelno: int, name: str, event: str, fields: dict,
+               exc_text: str | None = None, stack: str | None = None,
+               filename: str = "(unknown file)", lineno: int = 0) -> tuple:
+    """Return an entry made of values, for a record that is never made (a batch's fast path)."""
+    return (created, levelno, name, event, fields, exc_text, stack, filename, lineno)
 
 
 #---------------------------------------------------------------------------
@@ -588,6 +651,12 @@ def _escape_char(match: re.Match) -> str:
         return short
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _escape_char_u(match: re.Match) -> str:
+    """Like ``_escape_char``, with ``\\u00XX`` for every code: logfmt readers decode only that form."""
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or "\\u%04x" % ord(char)
 
 
 def _escape_control(text: str) -> str:
@@ -620,12 +689,63 @@ _DIGIT_CHUNK_LEN = 4000  # below the default 4300-digit limit of int -> str
 _DIGIT_CHUNK = 10 ** _DIGIT_CHUNK_LEN
 
 
+_UNDECIDED = object()  # a cache miss, where None is a cached answer
+
+
 class _Redactor:
-    """Decide which keys hold secrets; answers are cached per key (bounded)."""
+    """Decide which keys hold secrets; answers are cached per key and per key tuple (bounded).
+
+    The one place where a key is judged secret: the facade (before any handler
+    sees a record), foreign records, the formats and the processors' output
+    all ask it.
+    """
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names = tuple(name.lower().replace("-", "_") for name in names)
         self._cache: dict[str, bool] = {}
+        #: key tuple -> None (no secret key) or, per key, whether it is secret
+        self.tuples: dict[tuple, tuple | None] = {}
+        #: shared fields (bound, context) -> what handlers get of them
+        self.shared: dict[_SharedFields, dict] = {}
+
+    def shared_fields(self, fields: _SharedFields) -> dict:
+        """``fields(fields)`` for a bound logger's shared dict, remembered under the dict (bounded)."""
+        result = self.fields(fields)
+        if len(self.shared) >= 256:
+            self.shared = {}
+        self.shared[fields] = result
+        return result
+
+    def secret_keys(self, keys: tuple) -> tuple | None:
+        """Per key of ``keys``, whether it is secret; None when none is. Cached per tuple."""
+        try:
+            return self.tuples[keys]
+        except KeyError:
+            pass
+        secret = tuple(self(k if type(k) is str else _safe_str(k)) for k in keys)
+        secret = secret if any(secret) else None
+        if sum(len(k) if type(k) is str else _CACHED_TEXT for k in keys) <= 16 * _CACHED_TEXT:
+            if len(self.tuples) >= 1024:
+                self.tuples = {}
+            self.tuples[keys] = secret
+        return secret
+
+    def fields(self, fields: dict) -> dict:
+        """Return ``fields`` with secret values replaced by ``[REDACTED]``; the same dict if none is.
+
+        A copied dict keeps its type (``_CopiedFields`` stays one); the caller's
+        dict is never changed.
+        """
+        if not fields:
+            return fields
+        keys = tuple(fields)
+        secret = self.tuples.get(keys, _UNDECIDED)
+        if secret is _UNDECIDED:
+            secret = self.secret_keys(keys)
+        if secret is None:
+            return fields
+        kind = _CopiedFields if type(fields) is _CopiedFields else dict
+        return kind([(k, _REDACTED if hidden else v) for (k, v), hidden in zip(fields.items(), secret)])
 
     def __call__(self, key: str) -> bool:
         hit = self._cache.get(key)
@@ -637,6 +757,25 @@ class _Redactor:
                     self._cache.clear()
                 self._cache[key] = hit
         return hit
+
+
+class _CopiedFields(dict):
+    """Fields that ``_Sanitizer`` copied: values may be lists and dicts, not only scalars.
+
+    Its type is how the formats know that a record's values need the careful
+    path: a plain ``dict`` (or ``_SharedFields``) of fields holds only str,
+    int, float, bool and None values.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple:
+        return dict, (dict(self),)  # pickles (SocketHandler) as a plain dict
+
+
+#: Where the types written by ``str()`` live; a module not imported yet cannot
+#: have made a value, so these are looked up only among the loaded modules.
+_STR_TYPES = (("decimal", "Decimal"), ("uuid", "UUID"), ("pathlib", "PurePath"))
 
 
 class _Sanitizer:
@@ -653,10 +792,10 @@ class _Sanitizer:
         self.max_depth = max_depth
         self.max_items = max_items
 
-    def fields(self, fields: dict) -> dict:
-        """Return a copy of ``fields`` whose values are all plain data."""
+    def fields(self, fields: dict) -> _CopiedFields:
+        """Return a copy of ``fields`` whose values are all plain data (nested secrets redacted)."""
         value = self.value
-        return {k: v if type(v) in _PLAIN else value(v) for k, v in fields.items()}
+        return _CopiedFields([(k, v if type(v) in _PLAIN else value(v)) for k, v in fields.items()])
 
     def value(self, v: Any, depth: int = 1, seen: frozenset = frozenset()) -> Any:
         t = type(v)
@@ -719,8 +858,10 @@ class _Sanitizer:
             return bytes(v).decode("utf-8", "backslashreplace")
         if isinstance(v, (datetime.date, datetime.time)):  # datetime is a date
             return v.isoformat()
-        if isinstance(v, (decimal.Decimal, uuid.UUID, pathlib.PurePath)):
-            return str(v)
+        for module, name in _STR_TYPES:
+            loaded = sys.modules.get(module)
+            if loaded is not None and isinstance(v, getattr(loaded, name)):
+                return str(v)
         return _safe_repr(v)
 
 
@@ -763,9 +904,8 @@ def register_emoji_set(field: str, mapping: Mapping[str, str], default: str = "�
         if _UNSAFE_CHAR.search(marker) or "[" in marker or "]" in marker:
             raise ValueError(f"register_emoji_set() marker {marker!r} holds a control character or a bracket")
     _emoji_sets[field] = _EmojiSet(field, mapping, default)
-    output = _state.output
-    if output is not None:
-        output.format.forget_plans()
+    for fmt in list(_all_formats):
+        fmt.forget_plans()
 
 
 def _default_emoji_set(field: str, mapping: dict, default: str) -> None:
@@ -820,8 +960,12 @@ class _Format:
     """
 
     def __init__(self, *, emoji: bool, colors: bool, redactor: _Redactor,
-                 max_value_length: int, max_fields: int, sanitizer: _Sanitizer) -> None:
+                 max_value_length: int, max_fields: int, sanitizer: _Sanitizer,
+                 callsite: bool = False) -> None:
         self.emoji = emoji
+        self.callsite = callsite
+        #: the keys the format writes itself; a field of that name gets a ``_``
+        self.library_keys = _LIBRARY_KEYS | {"callsite"} if callsite else _LIBRARY_KEYS
         self.colors = colors
         self.redactor = redactor
         self.max_value_length = max_value_length
@@ -861,35 +1005,36 @@ class _Format:
 
     def _make_plan(self, keys: tuple) -> _Plan:
         names = []
-        taken = set(keys) | _LIBRARY_KEYS
+        library = self.library_keys
+        taken = set(keys) | library
         for key in keys:
             name = key if type(key) is str else _safe_str(key)
-            if name in _LIBRARY_KEYS:
+            if name in library:
                 name += "_"
                 while name in taken:
                     name += "_"
                 taken.add(name)
             names.append(name)
-        secret = tuple(self.redactor(k if type(k) is str else _safe_str(k)) for k in keys)
+        secret = self.redactor.secret_keys(keys)
         emoji = ()
         if self.emoji:
             position = {k: i for i, k in enumerate(keys)}
             emoji = tuple((position[s.field], s) for s in _emoji_sets.values() if s.field in position)
-        return _Plan(tuple(names), tuple(self.key_text(n) for n in names),
-                     secret if any(secret) else None, emoji, list(keys) != names)
+        return _Plan(tuple(names), tuple(self.key_text(n) for n in names), secret, emoji,
+                     list(keys) != names)
 
     def key_text(self, name: str) -> str:
         return " %s=" % _quote(name)
 
     # -- per record --------------------------------------------------------
     def render(self, entry: tuple) -> str:
-        """Return the line for an ``_entry()`` tuple, newline included. Never raises for bad data.
+        """Return the line for an entry (see ``_entry()``), newline included. Never raises for bad data.
 
         Shared fields (a bound logger's or the context's, which cannot change)
         are rendered once: the text made of them is kept under the dict itself
         (hashed by identity).
         """
-        created, levelno, name, event, fields, exc_text, stack, plain = entry
+        created, levelno, name, event, fields, exc_text, stack, filename, lineno = entry
         try:
             markers = part = ""
             if fields:
@@ -903,11 +1048,13 @@ class _Format:
                     plan = self._plans.get(tuple(fields)) or self.plan(tuple(fields))
                     if plan.emoji:
                         markers = self.markers(plan, fields)
-                    part = self.fields_part(fields, plan, plain)
+                    part = self.fields_part(fields, plan, type(fields) is not _CopiedFields)
                     if shared and len(part) <= 16 * _CACHED_TEXT:
                         if len(self._fragments) >= 256:
                             self._fragments = {}
-                        self._fragments[entry[4]] = (markers, part)
+                        self._fragments[entry[_FIELDS]] = (markers, part)
+            if self.callsite and lineno:
+                part = self.callsite_part("%s:%s" % (filename, lineno)) + part
             line = self.compose(created, _LEVEL_LABELS.get(levelno) or _level_label(levelno),
                                 name, event, markers, part, exc_text, stack)
             if len(line) <= self.max_value_length:
@@ -916,11 +1063,11 @@ class _Format:
             raise
         except Exception:  # e.g. an int past the digit limit, NaN in JSON: the careful path
             pass
-        return self.careful_line(created, _level_label(levelno), name, event, entry[4],
-                                 exc_text, stack)
+        return self.careful_line(created, _level_label(levelno), name, event, entry[_FIELDS], exc_text,
+                                 stack, _callsite_text(filename, lineno) if self.callsite else None)
 
     def careful_line(self, created: Any, level: Any, name: Any, event: Any, fields: dict,
-                     exc_text: Any, stack: Any) -> str:
+                     exc_text: Any, stack: Any, callsite: Any = None) -> str:
         """Render with every value checked and cut to the limit: the slow, safe path."""
         limit = self.max_value_length
         clean = self._clean
@@ -933,6 +1080,8 @@ class _Format:
             if plan.emoji:
                 markers = self.markers(plan, fields)
             part = self.careful_fields_part(fields, plan)
+        if callsite is not None:
+            part = self.callsite_part(_truncate(_safe_str(callsite), limit)) + part
         if type(created) is int and -1e15 < created < 1e15:
             created = float(created)
         return self.compose(created, _truncate(_safe_str(level), limit),
@@ -940,6 +1089,10 @@ class _Format:
                             markers, part,
                             None if exc_text is None else _truncate(_safe_str(exc_text), limit),
                             None if stack is None else _truncate(_safe_str(stack), limit))
+
+    def callsite_part(self, callsite: str) -> str:
+        """The library key ``callsite`` (``file.py:42``), as the fields are written."""
+        return " callsite=" + self.value_text(callsite)
 
     def _clean(self, v: Any, limit: int) -> Any:
         t = type(v)
@@ -998,6 +1151,11 @@ class _Format:
         raise NotImplementedError
 
 
+def _callsite_text(filename: Any, lineno: Any) -> str | None:
+    """``file.py:42``, the ``callsite`` key's value; None for a record with no source location."""
+    return "%s:%s" % (_safe_str(filename), _safe_str(lineno)) if lineno else None
+
+
 def _strftime(layout: str, convert: Callable[[float], time.struct_time], second: float) -> str:
     """``time.strftime`` of a second, or its number if the platform cannot convert it."""
     try:
@@ -1006,12 +1164,26 @@ def _strftime(layout: str, convert: Callable[[float], time.struct_time], second:
         return f"<time {second!r}>."
 
 
-def _quote(text: str) -> str:
+def _quote(text: str, escape: Callable[[re.Match], str] = _escape_char) -> str:
     """Quote ``text`` when it is empty or holds a space, quote, ``=`` or an unsafe character."""
     if text and text.isprintable() and not (" " in text or '"' in text or "=" in text):
         return text
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"%s"' % _escape_control(escaped)
+    return '"%s"' % _UNSAFE_CHAR.sub(escape, escaped)
+
+
+def _logfmt_quote(text: str) -> str:
+    """Quote ``text`` as go-logfmt does: unsafe characters as ``\\n``, ``\\t``, ``\\u001b``."""
+    return _quote(text, _escape_char_u)
+
+
+#: Characters a logfmt key cannot hold (go-logfmt writes ``_`` for each).
+_LOGFMT_KEY_BAD = re.compile('[ ="\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]')
+
+
+def _logfmt_key(name: str) -> str:
+    """A key as logfmt parsers read it: never quoted; a space, ``=``, ``"`` or control becomes ``_``."""
+    return _LOGFMT_KEY_BAD.sub("_", name) or "_"
 
 
 def _nested_text(v: Any) -> str:
@@ -1033,14 +1205,14 @@ def _logfmt_value(v: Any) -> str:
     """A value in logfmt: ``true``, ``false``, ``null``, numbers, quoted strings."""
     t = type(v)
     if t is str:
-        return _quote(v)
+        return _logfmt_quote(v)
     if t is bool:
         return "true" if v else "false"
     if v is None:
         return "null"
     if t is list or t is dict:
-        return _nested_text(v)
-    return _quote(str(v))
+        return _logfmt_quote(json.dumps(v, ensure_ascii=False, separators=(",", ":")))
+    return _logfmt_quote(str(v))
 
 
 _COLORS = {"trace": "\x1b[2m", "debug": "\x1b[34m", "info": "\x1b[32m",
@@ -1117,10 +1289,10 @@ class _KeyValueFormat(_Format):
                 f"{self._names.get(name) or self._name(name)}{part}{tail}\n")
 
 
-def _text_tail(exc_text: str | None, stack: str | None) -> str:
+def _text_tail(exc_text: str | None, stack: str | None, quote: Callable[[str], str] = _quote) -> str:
     """The ``exception=`` and ``stack=`` fields of the text formats, quoted and escaped."""
-    tail = "" if exc_text is None else " exception=" + _quote(exc_text)
-    return tail if stack is None else tail + " stack=" + _quote(stack)
+    tail = "" if exc_text is None else " exception=" + quote(exc_text)
+    return tail if stack is None else tail + " stack=" + quote(stack)
 
 
 class _LogfmtFormat(_Format):
@@ -1128,15 +1300,19 @@ class _LogfmtFormat(_Format):
 
     value_text = staticmethod(_logfmt_value)
 
+    def key_text(self, name: str) -> str:
+        return " %s=" % _logfmt_key(name)
+
     def compose(self, created: Any, level: str, name: str, event: str, markers: str, part: str,
                 exc_text: str | None, stack: str | None) -> str:
         try:
             stamp = self.utc_stamp(created)
         except (TypeError, ValueError, OverflowError):  # a processor's "timestamp": not a usable number
             stamp = _safe_str(created)
-        tail = "" if exc_text is None and stack is None else _text_tail(exc_text, stack)
-        return (f"timestamp={_quote(stamp)} level={_quote(level)} logger={_quote(name)} "
-                f"event={_quote(markers + event)}{part}{tail}\n")
+        quote = _logfmt_quote
+        tail = "" if exc_text is None and stack is None else _text_tail(exc_text, stack, quote)
+        return (f"timestamp={quote(stamp)} level={quote(level)} logger={quote(name)} "
+                f"event={quote(markers + event)}{part}{tail}\n")
 
 
 def _json_encoder(ensure_ascii: bool) -> Callable[[Any], str]:
@@ -1182,6 +1358,9 @@ class _JsonFormat(_Format):
 
     def key_text(self, name: str) -> str:
         return name
+
+    def callsite_part(self, callsite: str) -> str:
+        return ',"callsite":' + self.string(callsite)
 
     def fields_part(self, fields: dict, plan: _Plan, plain: bool) -> str:
         if not plan.plain:
@@ -1250,77 +1429,189 @@ class _JsonFormat(_Format):
 
 _FORMATS = {"key_value": _KeyValueFormat, "json": _JsonFormat, "logfmt": _LogfmtFormat}
 
+#: Every line format made, so that a new emoji set reaches their cached plans.
+_all_formats: weakref.WeakSet = weakref.WeakSet()
+
+
+def _make_format(cfg: dict, sink: _Sink | None = None) -> _Format:
+    """Build the line format of checked options ``cfg`` (colors and emoji as ``sink`` allows)."""
+    redactor = _Redactor(cfg["redact"])
+    fmt = _FORMATS[cfg["format"]](
+        emoji=_emoji_wanted(cfg["emoji"], cfg["format"], sink),
+        colors=cfg["format"] == "key_value" and _colors_wanted(cfg["colors"], sink),
+        redactor=redactor, max_value_length=cfg["max_value_length"], max_fields=cfg["max_fields"],
+        sanitizer=_Sanitizer(redactor, cfg["max_depth"], cfg["max_fields"]), callsite=cfg["callsite"])
+    _all_formats.add(fmt)
+    return fmt
+
+
+class Formatter(logging.Formatter):
+    """A ``logging.Formatter`` that writes foundation's lines, for any handler.
+
+    ``format(record)`` returns one line without its newline, for foundation's
+    records and for plain ones (their ``extra=`` values become fields): give it
+    to a ``RotatingFileHandler``, a ``SysLogHandler`` or pytest's handlers, or
+    name it in ``dictConfig`` as ``{"()": "foundation.Formatter", "format": "json"}``.
+    The pipeline is the one the writer uses. Thread-safe; never raises for bad data.
+
+    Args:
+        format: ``"key_value"``, ``"json"`` or ``"logfmt"``.
+        emoji: markers before the event; None means on for key_value.
+        colors: colored levels (key_value only); None means on when
+            ``FORCE_COLOR`` is set (a formatter does not know its stream).
+        redact, max_value_length, max_fields, max_depth, callsite: as in ``configure()``.
+
+    Raises:
+        TypeError, ValueError: a bad option, named in the message.
+    """
+
+    #: How any copy of this module recognises a foundation formatter (not by class).
+    _foundation_formatter = True
+
+    def __init__(self, format: str = "key_value", *, emoji: bool | None = None,  # noqa: A002
+                 colors: bool | None = False, redact: Iterable[str] = DEFAULT_REDACT,
+                 max_value_length: int = 65536, max_fields: int = 1000, max_depth: int = 10,
+                 callsite: bool = False) -> None:
+        super().__init__()
+        self.options = _formatter_config({
+            "format": format, "emoji": emoji, "colors": colors, "redact": redact,
+            "max_value_length": max_value_length, "max_fields": max_fields,
+            "max_depth": max_depth, "callsite": callsite})
+        self._pipeline = _make_format(self.options)
+        self._pipeline.strict = True  # no batch check here: every value is checked
+        self._lock = threading.Lock()
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the line for ``record``, without its newline."""
+        if type(record) is not _Record:
+            record = _adopt(record, self._pipeline.sanitizer)
+        entry = _entry(record)
+        with self._lock:  # the pipeline's caches serve one thread at a time
+            return self._pipeline.render(entry)[:-1]
+
 
 #---------------------------------------------------------------------------
 #   Batching writer: sinks, output, queue, writer thread, handlers
 #---------------------------------------------------------------------------
 
 class _Sink:
-    """Where lines go: a file we opened (binary, one syscall a write) or a stream.
+    """Where lines go: a file we opened (binary, one syscall a write), a stream, or stderr.
 
-    ``write()`` raises on failure; the caller counts the loss.
+    With neither a stream nor a path, lines go to whatever ``sys.stderr`` is at
+    the moment of each write (``redirect_stderr`` and pytest's capture receive
+    them); a capture stream that has been closed is never written to: the
+    process's real stderr is used instead. A file may rotate by size, as
+    ``RotatingFileHandler`` does, checked after each write. ``write()`` raises
+    on failure; the caller counts the loss.
     """
 
-    def __init__(self, stream: Any = None, path: str | os.PathLike | None = None) -> None:
-        if path is not None:
-            self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
-            self.stream = None
-            self.is_tty = False
-        else:
-            self._file = None
-            self.stream = stream
-            try:
-                self.is_tty = bool(stream.isatty())
-            except Exception:
-                self.is_tty = False
-        self.encoding = "utf-8" if path is not None else (getattr(stream, "encoding", None) or "utf-8")
-        self._flush = getattr(stream, "flush", None)
+    def __init__(self, stream: Any = None, path: str | os.PathLike | None = None,
+                 max_bytes: int = 0, backups: int = 0) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.follows_stderr = stream is None and path is None
+        self._file = None
+        self.stream = stream
         self.broken = False
+        if path is not None:
+            self._open()
+            self.is_tty = False
+            self.encoding = "utf-8"
+            return
+        shown = self.current()
+        try:
+            self.is_tty = bool(shown.isatty())
+        except Exception:
+            self.is_tty = False
+        self.encoding = getattr(shown, "encoding", None) or "utf-8"
+
+    def _open(self) -> None:
+        self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
+        self.size = os.fstat(self._file.fileno()).st_size
+
+    def current(self) -> Any:
+        """The stream written to now: the given one, or the current (open) stderr."""
+        if not self.follows_stderr:
+            return self.stream
+        stream = sys.stderr
+        if stream is None or getattr(stream, "closed", False):
+            stream = sys.__stderr__
+        return stream
 
     def write(self, text: str, data: bytes) -> None:
         """Write one batch: ``data`` (its UTF-8) to a file, ``text`` to a stream, then flush."""
-        if self._file is not None:
-            view = memoryview(data)
-            try:
-                while view:
-                    written = self._file.write(view)
-                    if written is None:  # non-blocking file with no room: wait a little
-                        time.sleep(0.001)
-                        continue
-                    view = view[written:]
-            except OSError:
-                # Disk full halfway through: cut what this write added, so that no
-                # half line (or half a UTF-8 character) stays in the file.
-                partial = len(data) - len(view)
-                if partial:
-                    try:
-                        os.ftruncate(self._file.fileno(), os.fstat(self._file.fileno()).st_size - partial)
-                    except OSError:
-                        pass
-                raise
+        if self.path is not None:
+            if self._file is None:  # closed by close(): logged to again (at exit, say)
+                self._open()
+            self._write_file(data)
             return
+        stream = self.current()
         try:
-            self.stream.write(text)
+            stream.write(text)
         except UnicodeEncodeError:  # e.g. emoji to a cp1252 console: write escapes instead
-            encoding = self.encoding
-            self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
-        if self._flush is not None:
-            self._flush()
+            encoding = getattr(stream, "encoding", None) or "utf-8"
+            stream.write(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+        flush = getattr(stream, "flush", None)
+        if flush is not None:
+            flush()
+
+    def _write_file(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                written = self._file.write(view)
+                if written is None:  # non-blocking file with no room: wait a little
+                    time.sleep(0.001)
+                    continue
+                view = view[written:]
+        except OSError:
+            # Disk full halfway through: cut what this write added, so that no
+            # half line (or half a UTF-8 character) stays in the file.
+            partial = len(data) - len(view)
+            if partial:
+                try:
+                    os.ftruncate(self._file.fileno(), os.fstat(self._file.fileno()).st_size - partial)
+                except OSError:
+                    pass
+            raise
+        self.size += len(data)
+        if self.max_bytes and self.size >= self.max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        """``app.log`` becomes ``app.log.1``, ``.1`` becomes ``.2``, ...; the oldest beyond ``backups`` goes."""
+        self._file.close()
+        try:
+            for n in range(self.backups - 1, 0, -1):
+                older = f"{self.path}.{n}"
+                if os.path.exists(older):
+                    os.replace(older, f"{self.path}.{n + 1}")
+            os.replace(self.path, f"{self.path}.1")
+        except OSError as exc:  # keep writing to the same file rather than lose records
+            _report_error("rotate", exc)
+        self._open()
 
     def flush(self) -> None:
-        if self._flush is not None and not self.broken and not getattr(self.stream, "closed", False):
-            self._flush()
+        if self.path is not None or self.broken:
+            return
+        stream = self.current()
+        flush = getattr(stream, "flush", None)
+        if flush is not None and not getattr(stream, "closed", False):
+            flush()
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+            self._file = None
 
     def is_stdout(self) -> bool:
         """True when this sink writes to the process's standard output."""
+        stream = self.current() if self.path is None else None
         try:
-            return self.stream is not None and self.stream.fileno() == 1
+            return stream is not None and stream.fileno() == 1
         except Exception:
-            return self.stream is sys.__stdout__
+            return stream is sys.__stdout__
 
 
 #: Bytes that never appear in a line: C0 controls but the newline that ends it, and DEL.
@@ -1607,8 +1898,11 @@ class _Output:
 
     def _processed(self, entry: tuple) -> dict | None:
         """The record's flat dict after the processors, or None when one dropped it."""
-        created, levelno, name, text, fields, exc_text, stack = entry[:7]
+        created, levelno, name, text, fields, exc_text, stack, filename, lineno = entry
         event = {"timestamp": created, "level": _level_label(levelno), "logger": name, "event": text}
+        callsite = _callsite_text(filename, lineno) if self.format.callsite else None
+        if callsite is not None:
+            event["callsite"] = callsite
         if fields:
             plan = self.format.plan(tuple(fields))
             for key, v, hidden in zip(plan.names, fields.values(), plan.secret or repeat(False)):
@@ -1639,9 +1933,26 @@ class _Output:
         """Render a processed flat dict (it may be rendered twice: it is not changed)."""
         fields = dict(event)
         pop = fields.pop
-        return self.format.careful_line(pop("timestamp", 0.0), pop("level", ""), pop("logger", ""),
-                                        pop("event", ""), fields, pop("exception", None),
-                                        pop("stack", None))
+        fmt = self.format
+        return fmt.careful_line(pop("timestamp", 0.0), pop("level", ""), pop("logger", ""),
+                                pop("event", ""), fmt.redactor.fields(fields), pop("exception", None),
+                                pop("stack", None), pop("callsite", None) if fmt.callsite else None)
+
+    def use_format(self, fmt: _Format) -> None:
+        """Render with ``fmt`` from the next write on."""
+        with self._lock:
+            self.format = fmt
+
+    def close_sink(self, timeout: float) -> None:
+        """Close a file the sink opened (a later write opens it again), unless a write is stuck."""
+        if self.sink.path is None or not self._acquire(timeout):
+            return
+        try:
+            self.sink.close()
+        except Exception as exc:
+            _report_error("close", exc)
+        finally:
+            self._lock.release()
 
     # -- fork ----------------------------------------------------------------
     def before_fork(self) -> None:
@@ -1669,24 +1980,6 @@ class _Control:
 
 
 _STOP = _Control()  # tells the writer thread to exit once the records before it are written
-
-#: The code of the coroutines that hand records over (filled in by the facade):
-#: a full queue takes their record anyway, since they already waited for room
-#: on the event loop and another thread filled it again, rather than block the loop.
-_ASYNC_CALLERS: set = set()
-
-
-def _called_from_async() -> bool:
-    """Whether one of our coroutines is among the callers (a full queue's slow path only)."""
-    frame = sys._getframe(2)
-    for _ in range(16):
-        if frame is None:
-            return False
-        if frame.f_code in _ASYNC_CALLERS:
-            return True
-        frame = frame.f_back
-    return False
-
 
 class _BatchQueue:
     """A bounded FIFO of records, taken by the writer thread in batches.
@@ -1730,7 +2023,7 @@ class _BatchQueue:
         n = len(items)
         if n < self.maxsize:
             items.append(entry)
-            if self._sleeping and (n >= self._wake_len or entry[1] >= ERROR):
+            if self._sleeping and (n >= self._wake_len or entry[_LEVELNO] >= ERROR):
                 self._wake.put(None)
         else:
             self._put_full(entry)
@@ -1748,15 +2041,15 @@ class _BatchQueue:
     def _put_full(self, entry: tuple) -> None:
         """The queue is full: drop and count, or wait for room.
 
-        Nobody waits for itself (the writer thread logging from the sink), for a
-        writer that has stopped, or on an event loop (``_called_from_async``).
+        Nobody waits for itself (the writer thread logging from the sink) or for
+        a writer that has stopped.
         """
         if not self.block:
             self.drops.add(1, before_output=True)
             self._urgent = True
             self._wake.put(None)
             return
-        if not self.alive or threading.get_ident() == self.writer_ident or _called_from_async():
+        if not self.alive or threading.get_ident() == self.writer_ident:
             self._items.append(entry)
             return
         with self._room:
@@ -1769,6 +2062,24 @@ class _BatchQueue:
             finally:
                 self._waiting -= 1
         self._items.append(entry)
+
+    def room(self) -> int:
+        """How many records fit before the bound (0 or less: full).
+
+        Always room in drop mode and once the writer has stopped: nobody waits then.
+        """
+        return self.maxsize - len(self._items) if self.block and self.alive else self.maxsize
+
+    async def wait_for_room(self, count: int = 1) -> None:
+        """Sleep on the event loop until ``count`` records fit (or the writer has stopped)."""
+        import asyncio  # here, not at import: only async programs pay for it
+
+        delay = 0.0005
+        while len(self._items) + count > self.maxsize and self.alive:
+            self._urgent = True
+            self._wake.put(None)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def put_control(self, control: _Control) -> None:
         """Queue a barrier or the stop signal; it bypasses the bound and wakes the writer."""
@@ -1832,51 +2143,48 @@ class _BatchQueue:
         return records, controls
 
 
-class _Writer(logging.handlers.QueueListener):
+class _Writer:
     """The writer thread: takes batches from a ``_BatchQueue`` and writes each with one ``write()``.
 
-    A ``QueueListener`` whose ``dequeue()`` returns a batch and whose ``handle()``
-    writes it. It never dies: every error is counted and reported.
+    A named daemon thread that never dies: every error is counted and reported.
+    ``stop()`` is safe to call twice, and returns at once from the thread itself.
     """
 
-    _sentinel = _STOP
-
     def __init__(self, queue: _BatchQueue, output: _Output) -> None:
-        super().__init__(queue)
+        self.queue = queue
         self.output = output
-
-    def dequeue(self, block: bool) -> list | _Control:
-        return self.queue.take()
-
-    def handle(self, batch: list | _Control) -> None:
-        try:
-            if type(batch) is _Control:
-                self.output.flush()
-                batch.done.set()
-            else:
-                self.output.write_entries(batch)
-        except BaseException as exc:  # noqa: BLE001 - the writer thread must survive anything
-            _report_error("writer", exc)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        super().start()
-        self._thread.name = "foundation-writer"
-        self.queue.writer_ident = self._thread.ident
+        """Start the thread. Raises RuntimeError at interpreter shutdown (3.12+)."""
+        thread = threading.Thread(target=self._run, name="foundation-writer", daemon=True)
+        thread.start()
+        self._thread = thread
+        self.queue.writer_ident = thread.ident
 
-    def enqueue_sentinel(self) -> None:
-        self.queue.put_control(_STOP)
+    def _run(self) -> None:
+        take, output = self.queue.take, self.output
+        while True:
+            try:
+                item = take()
+                if item is _STOP:
+                    return
+                if type(item) is _Control:  # a flush barrier
+                    output.flush()
+                    item.done.set()
+                else:
+                    output.write_entries(item)
+            except BaseException as exc:  # noqa: BLE001 - the writer thread must survive anything
+                _report_error("writer", exc)
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Ask the thread to finish the queued records and exit; True if it did within ``timeout``.
-
-        Safe to call twice (gh-114706 made QueueListener.stop() so too).
-        """
+        """Ask the thread to finish the queued records and exit; True if it did within ``timeout``."""
         thread = self._thread
         if thread is None:
             return True
         if thread.ident == threading.get_ident():
             return False  # asked from the writer thread itself (a sink that shuts down)
-        self.enqueue_sentinel()
+        self.queue.put_control(_STOP)
         thread.join(timeout)
         if thread.is_alive():
             return False
@@ -1884,135 +2192,101 @@ class _Writer(logging.handlers.QueueListener):
         return True
 
     def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
 
-class _OutputHandler(logging.Handler):
-    """Base of our two handlers: adopts foreign records, knows the output."""
+#: Where a Handler sends records: its ``route``, an explicit field read once per record.
+_QUEUED = "queued"  #: to the writer thread
+_DIRECT = "direct"  #: written in the caller's thread (sync mode, a terminal, after stop())
+_STUCK = "stuck"    #: stop() timed out with the writer inside the sink: records are counted as dropped
 
-    def __init__(self, output: _Output) -> None:
-        logging.Handler.__init__(self)  # not super(): QueueHandler.__init__ wants a queue
-        self.output = output
+#: Every Handler not yet closed: flush(), stats() and shutdown() act on all of them.
+_live_handlers: list = []
+_live_lock = threading.RLock()  # RLock: a signal handler may flush while the main thread configures
+
+
+class Handler(logging.Handler):
+    """The handler ``configure()`` installs; usable alone, beside others, or from ``dictConfig``.
+
+    ``Handler(format="json", file="app.log")`` takes the output options of
+    ``configure()`` (``format``, ``stream``, ``file``, ``mode``, ``queue_size``,
+    ``overflow``, ``batch_size``, ``flush_interval``, ``processors``,
+    ``redact``, ``emoji``, ``colors``, ``max_value_length``, ``max_fields``,
+    ``max_depth``, ``max_bytes``, ``backups``, ``callsite``,
+    ``shutdown_timeout``) and reads no environment variable. In queue mode a
+    writer thread renders and writes batches, so ``handle()`` never waits on
+    I/O (except with ``overflow="block"`` and a full queue); on an interactive
+    terminal, and in sync mode, each record is written before ``handle()``
+    returns. Thread-safe. Every copy of this module recognises it
+    (``configure()`` replaces any of them).
+
+    Raises:
+        TypeError, ValueError: an unknown option or a bad value.
+        OSError: ``file`` cannot be opened.
+    """
+
+    #: How any copy of this module recognises a foundation handler (not by class).
+    _foundation_handler = True
+
+    def __init__(self, **options: Any) -> None:
+        cfg = _handler_config(options)
+        super().__init__()
+        sink = _Sink(cfg["stream"], cfg["file"], cfg["max_bytes"], cfg["backups"])
+        self.formatter = Formatter(**{name: cfg[name] for name in _FORMATTER_OPTIONS})
+        self.output = _Output(_make_format(cfg, sink), sink, cfg["processors"], _Drops(),
+                              cfg["batch_size"])
+        self.mode = cfg["mode"]
+        self.shutdown_timeout = cfg["shutdown_timeout"]
+        self.route = _DIRECT
+        self.queue: _BatchQueue | None = None
+        self.writer: _Writer | None = None
+        self._direct_timeout = -1.0  # how long a direct write waits for another thread's
         self._closed = False
+        if self.mode == "queue" and not sink.is_tty:  # a terminal shows each line at once
+            self.queue = _BatchQueue(cfg["queue_size"], cfg["overflow"], cfg["batch_size"],
+                                     cfg["flush_interval"], self.output.drops)
+            self.writer = _Writer(self.queue, self.output)
+            try:
+                self.writer.start()
+                self.route = _QUEUED
+            except RuntimeError:  # "can't create new thread at interpreter shutdown" (3.12+)
+                self.queue = self.writer = None
+        with _live_lock:
+            _live_handlers.append(self)
+        _register_process_hooks()
 
-    def _accept(self, record: logging.LogRecord) -> tuple | None:
-        """Apply this handler's filters; return the record's ``_entry()``, or None."""
-        if self.filters:
-            result = self.filter(record)
-            if not result:
-                return None
-            if isinstance(result, logging.LogRecord):  # 3.12+: a filter may return a record
-                record = result
-        return _entry(record if type(record) is _Record else _adopt(record))
+    def __repr__(self) -> str:
+        return f"<foundation.Handler {self.mode} {self.route} ({logging.getLevelName(self.level)})>"
 
-    def _lost(self, count: int, exc: Exception) -> None:
-        """A hand-off failed (a filter or a foreign record raised): count the records, report."""
-        self.output.drops.add(count, before_output=True)
-        _report_error("handler", exc)
+    # -- records in ------------------------------------------------------------
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Hand ``record`` on (filters first); never raises for bad data or a broken sink."""
+        try:
+            if self.filters or type(record) is not _Record:
+                entry = self._accept(record)
+                if entry is None:
+                    return False
+            else:
+                entry = _entry(record)
+            if self.route is _QUEUED:
+                self.queue.put(entry)
+            else:
+                self._write_direct([entry])
+        except RecursionError:
+            raise
+        except Exception as exc:
+            self._lost(1, exc)
+        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
 
-    def counters(self) -> dict:
-        output, drops = self.output, self.output.drops
-        depth = self.depth()
-        return {"emitted": output.emitted + drops.before_output + depth, "written": output.written,
-                "dropped": drops.total, "sampled_out": output.sampled_out,
-                "bytes_written": output.bytes_written, "queue_depth": depth}
-
-    def depth(self) -> int:
-        return 0
-
-    def after_fork_in_child(self) -> None:
-        """Locks held by threads that did not survive fork() are made anew."""
-        self.output.after_fork_in_child()
-        self.output.drops._lock = threading.RLock()
-
-
-class _SyncHandler(_OutputHandler):
-    """Writes each record in the caller's thread: one ``write()`` and one flush per record."""
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        try:
-            entry = self._accept(record)
-            if entry is not None:
-                self.output.write_entries([entry])
-        except RecursionError:
-            raise
-        except Exception as exc:
-            self._lost(1, exc)
-        return True
-
     def handle_many(self, records: list) -> None:
+        """Hand on the records of a batch (all ours) in one go."""
         try:
-            self.output.write_entries([e for e in map(self._accept, records) if e is not None])
-        except RecursionError:
-            raise
-        except Exception as exc:
-            self._lost(len(records), exc)
-
-    def put_entries(self, entries: list) -> None:
-        self.output.write_entries(entries)
-
-    def flush_wait(self, timeout: float | None = None) -> bool:
-        return self.output.flush(-1 if timeout is None else timeout)
-
-    def flush(self) -> None:
-        if not self._closed:
-            self.output.flush(_state.shutdown_timeout)
-
-    def close(self) -> None:
-        if not self._closed:  # logging.shutdown() closes every handler again at exit
-            self.output.flush(_state.shutdown_timeout)
-            self._closed = True
-        super().close()
-
-    def stop(self, timeout: float | None = None) -> bool:
-        return self.output.flush(-1 if timeout is None else timeout)
-
-
-class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
-    """Hands records to the writer thread; the caller never waits on I/O.
-
-    Nothing is formatted here: our records carry their final message and plain
-    field values already (see ``_Sanitizer``); foreign records are copied into
-    one (``prepare``). After ``stop()`` records are written synchronously.
-
-    Raises RuntimeError if the writer thread cannot start (at interpreter
-    shutdown): the caller then uses a ``_SyncHandler``.
-    """
-
-    def __init__(self, output: _Output, queue: _BatchQueue) -> None:
-        _OutputHandler.__init__(self, output)
-        self.queue = queue
-        self.listener = None  # QueueHandler's attribute (3.12+); our writer is ``writer``
-        self.writer = _Writer(queue, output)
-        self.writer.start()
-        self._put = queue.put
-        self._stuck = False
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        try:
-            if self.filters or type(record) is not _Record:
-                entry = self._accept(record)
-                if entry is not None:
-                    self._put(entry)
-            else:  # the common case: _entry(record), written out (the hottest path)
-                self._put((record.created, record.levelno, record.name, record.msg, record.fields,
-                           record.exc_text, record.stack_info, record._plain))
-        except RecursionError:
-            raise
-        except Exception as exc:
-            self._lost(1, exc)
-        return True
-
-    def handle_many(self, records: list) -> None:
-        """Hand on records of a batch (all ours) in one go."""
-        try:
-            if self.filters:
-                entries = [e for e in map(self._accept, records) if e is not None]
-            else:
-                entries = list(map(_entry, records))
+            entries = [e for e in map(self._accept, records) if e is not None] if self.filters \
+                else list(map(_entry, records))
         except RecursionError:
             raise
         except Exception as exc:
@@ -2021,54 +2295,58 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
         self.put_entries(entries)
 
     def put_entries(self, entries: list) -> None:
-        """Queue ``_entry()`` tuples in one hand-off (written at once after ``stop()``)."""
-        if self._put == self.queue.put:
+        """Hand on entries (see ``_entry()``) in one hand-off."""
+        if self.route is _QUEUED:
             self.queue.put_many(entries)
         else:
-            for entry in entries:
-                self._put(entry)
+            self._write_direct(entries)
 
-    def prepare(self, record: logging.LogRecord) -> _Record:
-        return record if type(record) is _Record else _adopt(record)
+    def _accept(self, record: logging.LogRecord) -> tuple | None:
+        """Apply this handler's filters; return the record's entry, or None."""
+        if self.filters:
+            result = self.filter(record)
+            if not result:
+                return None
+            if isinstance(result, logging.LogRecord):  # 3.12+: a filter may return a record
+                record = result
+        if type(record) is not _Record:
+            record = _adopt(record, self.output.format.sanitizer)
+        return _entry(record)
 
-    def enqueue(self, record: logging.LogRecord) -> None:
-        entry = self._accept(record)
-        if entry is not None:
-            self._put(entry)
+    def _lost(self, count: int, exc: Exception) -> None:
+        """A hand-off failed (a filter or a foreign record raised): count the records, report."""
+        self.output.drops.add(count, before_output=True)
+        _report_error("handler", exc)
 
-    def depth(self) -> int:
-        return len(self.queue)
+    def _write_direct(self, entries: list) -> None:
+        if self.route is _STUCK:
+            if self.writer.is_alive():
+                self.output.drops.add(len(entries), before_output=True)
+                return
+            self._finish(self.shutdown_timeout)  # the sink returned at last
+        self.output.write_entries(entries, self._direct_timeout)
 
-    # -- after stop() -------------------------------------------------------
-    def _write_now(self, entry: tuple) -> None:
-        self.output.write_entries([entry], timeout=_state.shutdown_timeout)
+    # -- for the async methods ---------------------------------------------------
+    def room(self) -> int:
+        """How many records the queue takes before it is full (a large number when it never waits)."""
+        return self.queue.room() if self.route is _QUEUED else 1 << 30
 
-    def _drop(self, entry: tuple) -> None:
-        """The writer is stuck in the sink: count the record, unless it has finished since."""
-        if self.writer.is_alive():
-            self.output.drops.add(1, before_output=True)
-        else:
-            self._finish(_state.shutdown_timeout)
-            self._put(entry)
+    async def wait_for_room(self, count: int = 1) -> None:
+        """Wait on the event loop until ``count`` records fit in the queue."""
+        if self.route is _QUEUED:
+            await self.queue.wait_for_room(min(count, self.queue.maxsize))
 
-    def _finish(self, timeout: float) -> bool:
-        """The writer has exited: write what it left, release the barriers, go synchronous."""
-        self._stuck = False
-        self._put = self._write_now
-        records, controls = self.queue.drain()
-        self.output.write_entries(records, timeout)
-        done = self.output.flush(timeout)
-        for control in controls:  # only now: a flush() waiting on one must see the records written
-            control.done.set()
-        return done
-
+    # -- flush, stop, close ------------------------------------------------------
     def flush_wait(self, timeout: float | None = None) -> bool:
-        """Wait until every record queued before the call is written and the sink flushed."""
+        """Wait until every record handed on before the call is written and the sink flushed."""
+        wait = -1.0 if timeout is None else timeout
+        if self.route is _DIRECT:
+            return self.output.flush(wait)
         if threading.get_ident() == self.queue.writer_ident:
             return False  # from the writer thread (a sink that flushes foundation): it would wait for itself
         if not self.writer.is_alive():
-            return self._finish(-1 if timeout is None else timeout)
-        if self._stuck:  # a stop() timed out and the sink has not returned since
+            return self._finish(wait)
+        if self.route is _STUCK:  # a stop() timed out and the sink has not returned since
             return False
         barrier = _Control()
         self.queue.put_control(barrier)
@@ -2076,46 +2354,91 @@ class _QueueHandler(_OutputHandler, logging.handlers.QueueHandler):
 
     def flush(self) -> None:
         if not self._closed:
-            self.flush_wait(_state.shutdown_timeout)
+            self.flush_wait(self.shutdown_timeout)
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Drain the queue and stop the writer; later records are written synchronously.
+        """Drain the queue and stop the writer; later records are written in the caller's thread.
 
         If the writer does not finish within ``timeout`` (a stuck sink), later
         records are counted as dropped and later stops and flushes return at
         once, until the writer does finish: exit must not wait for the sink twice.
         """
-        if self._stuck and self.writer.is_alive():
+        wait = -1.0 if timeout is None else timeout
+        if self.route is _DIRECT:
+            return self.output.flush(wait)
+        if self.route is _STUCK and self.writer.is_alive():
             return False
         stopped = self.writer.stop(timeout)
         self.queue.alive = False
         if stopped:
-            return self._finish(-1 if timeout is None else timeout)
-        self._stuck = True
-        self._put = self._drop
+            return self._finish(wait)
+        self.route = _STUCK
         return False
 
+    def _finish(self, timeout: float) -> bool:
+        """The writer has exited: write what it left, release the barriers, go direct."""
+        self.route = _DIRECT
+        self._direct_timeout = self.shutdown_timeout
+        records, controls = self.queue.drain()
+        self.output.write_entries(records, timeout)
+        done = self.output.flush(timeout)
+        for control in controls:  # only now: a flush() waiting on one must see the records written
+            control.done.set()
+        return done
+
     def close(self) -> None:
+        """Write what is queued, stop the writer, close a file it opened (reopened if logged to again)."""
         if not self._closed:  # logging.shutdown() closes every handler again at exit
-            self.stop(_state.shutdown_timeout)
+            self.stop(self.shutdown_timeout)
             self._closed = True
-        logging.Handler.close(self)
+            with _live_lock:
+                if self in _live_handlers:
+                    _live_handlers.remove(self)
+            if self.route is _DIRECT:
+                self.output.close_sink(self.shutdown_timeout)
+        super().close()
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        """Take the options of a foundation ``Formatter`` (of any copy of this module).
+
+        Raises:
+            TypeError: ``fmt`` is another kind of formatter: this handler renders
+                with its own pipeline, so give ``format=`` and the like instead.
+        """
+        if fmt is None or not getattr(fmt, "_foundation_formatter", False):
+            raise TypeError(f"foundation.Handler renders lines itself; give it format=... options, "
+                            f"or a foundation.Formatter, not {fmt!r}")
+        self.formatter = fmt
+        self.output.use_format(_make_format(dict(fmt.options), self.output.sink))
+
+    # -- counters and fork ----------------------------------------------------------
+    def counters(self) -> dict:
+        output, drops = self.output, self.output.drops
+        depth = len(self.queue) if self.queue is not None else 0
+        return {"emitted": output.emitted + drops.before_output + depth, "written": output.written,
+                "dropped": drops.total, "sampled_out": output.sampled_out,
+                "bytes_written": output.bytes_written, "queue_depth": depth}
 
     def after_fork_in_child(self) -> None:
-        """The writer thread did not survive fork(): give the child its own queue and writer.
+        """Re-make the locks and, in queue mode, give the child its own queue and writer.
 
         Records the parent had queued are the parent's to write, so the child
         starts empty. A writer already stopped (after shutdown) stays stopped.
         """
-        super().after_fork_in_child()
-        old = self.queue
-        if self._put != old.put:
+        self.output.after_fork_in_child()
+        self.output.drops._lock = threading.RLock()
+        if self.route is not _QUEUED:
             return
-        queue = _BatchQueue(old.maxsize, old.overflow, old.batch_size, old.interval, self.output.drops)
-        self.queue = queue
-        self.writer = _Writer(queue, self.output)
+        old = self.queue
+        self.queue = _BatchQueue(old.maxsize, old.overflow, old.batch_size, old.interval,
+                                 self.output.drops)
+        self.writer = _Writer(self.queue, self.output)
         self.writer.start()
-        self._put = queue.put
+
+
+def _is_foundation_handler(handler: logging.Handler) -> bool:
+    """Whether ``handler`` is a foundation Handler, of this copy of the module or another."""
+    return getattr(handler, "_foundation_handler", False) is True
 
 
 #---------------------------------------------------------------------------
@@ -2159,14 +2482,13 @@ def _async_method(level: int, name: str) -> Callable[..., Any]:
                      stack_info: bool = False, **fields: Any) -> None:
         if not self._is_on(level):
             return
-        queue = _state.queue
-        if queue is not None and len(queue._items) >= queue.maxsize and queue.block:
+        handler = _state.handler
+        if handler is not None and handler.room() <= 0:
             if exc_info is True:
                 exc_info = sys.exc_info()  # before the await can lose it
-            await _wait_for_room(queue)
+            await handler.wait_for_room()
         self._emit(level, event, args, fields, exc_info, stack_info)
 
-    _ASYNC_CALLERS.add(method.__code__)
     method.__name__ = "a" + name
     method.__qualname__ = f"Logger.a{name}"
     method.__doc__ = (f"Coroutine twin of :meth:`{name}`: never blocks the event loop.\n\n"
@@ -2174,16 +2496,6 @@ def _async_method(level: int, name: str) -> Callable[..., Any]:
                       "``overflow='block'`` mode it waits asynchronously for room. The\n"
                       "context variables of the calling task are kept.")
     return method
-
-
-async def _wait_for_room(queue: _BatchQueue, count: int = 1) -> None:
-    """Sleep on the event loop until ``queue`` has room for ``count`` records (or its writer stopped)."""
-    delay = 0.0005
-    while len(queue._items) + count > queue.maxsize and queue.alive:
-        queue._urgent = True
-        queue._wake.put(None)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
 
 
 class Logger:
@@ -2194,14 +2506,11 @@ class Logger:
     lookup. Thread-safe; ``bind()`` returns a new logger and never changes this one.
     """
 
-    __slots__ = ("name", "_std", "_cache", "_bound", "_plain_std")
+    __slots__ = ("name", "_std", "_cache", "_bound")
 
     def __init__(self, std: logging.Logger, bound: _Fields = _NO_FIELDS) -> None:
         self.name = std.name
         self._std = std
-        # A std logger whose class does not override handle(): with no filter and
-        # not disabled, handle() only calls callHandlers(), which _emit does itself.
-        self._plain_std = type(std).handle is logging.Logger.handle
         self._cache: dict = {}  # the std logger's level cache, once configured
         self._bound = bound
 
@@ -2254,6 +2563,35 @@ class Logger:
         if self._is_on(level):
             self._emit(level, event, args, fields, exc_info, stack_info)
 
+    async def alog(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
+                   stack_info: bool = False, **fields: Any) -> None:
+        """Coroutine twin of :meth:`log`: never blocks the event loop."""
+        level = _level_value(level)
+        if not self._is_on(level):
+            return
+        handler = _state.handler
+        if handler is not None and handler.room() <= 0:
+            if exc_info is True:
+                exc_info = sys.exc_info()  # before the await can lose it
+            await handler.wait_for_room()
+        self._emit(level, event, args, fields, exc_info, stack_info)
+
+    if TYPE_CHECKING:  # made by _async_method below; declared here for grep and type checkers
+        async def atrace(self, event: Any, /, *args: Any, exc_info: Any = None,
+                         stack_info: bool = False, **fields: Any) -> None: ...
+        async def adebug(self, event: Any, /, *args: Any, exc_info: Any = None,
+                         stack_info: bool = False, **fields: Any) -> None: ...
+        async def ainfo(self, event: Any, /, *args: Any, exc_info: Any = None,
+                        stack_info: bool = False, **fields: Any) -> None: ...
+        async def awarning(self, event: Any, /, *args: Any, exc_info: Any = None,
+                           stack_info: bool = False, **fields: Any) -> None: ...
+        async def aerror(self, event: Any, /, *args: Any, exc_info: Any = None,
+                         stack_info: bool = False, **fields: Any) -> None: ...
+        async def acritical(self, event: Any, /, *args: Any, exc_info: Any = None,
+                            stack_info: bool = False, **fields: Any) -> None: ...
+        async def aexception(self, event: Any, /, *args: Any, exc_info: Any = True,
+                             stack_info: bool = False, **fields: Any) -> None: ...
+
     # -- the record --------------------------------------------------------
     def _emit(self, level: int, event: Any, args: tuple, fields: dict, exc_info: Any,
               stack_info: bool, collect: list | None = None, as_entry: bool = False) -> None:
@@ -2289,16 +2627,28 @@ class Logger:
                 event = _format_event(_safe_str(event), args) if args else _safe_str(event)
             if not plain:
                 merged = _state.sanitizer.fields(merged)
+            if merged:  # secrets are hidden before any handler sees the record
+                redactor = _state.redactor
+                if type(merged) is _SharedFields:  # a bound logger's: decided once per dict
+                    merged = redactor.shared.get(merged) or redactor.shared_fields(merged)
+                elif redactor.tuples.get(tuple(merged), _UNDECIDED) is not None:
+                    merged = redactor.fields(merged)
             if as_entry:
                 exc_text = _exception_text(exc_info)[1] if exc_info else None
-                collect.append((_time(), level, self.name, event, merged, exc_text,
-                                _stack_text() if stack_info else None, plain))
+                frame = _caller_frame() if _state.callsite else None
+                collect.append(_new_entry(
+                    _time(), level, self.name, event, merged, exc_text,
+                    _stack_text() if stack_info else None,
+                    *(("(unknown file)", 0) if frame is None else
+                      (os.path.basename(frame.f_code.co_filename), frame.f_lineno))))
                 return
-            record = _Record(self.name, level, event, merged, plain)
+            record = _Record(self.name, level, event, merged)
             if exc_info:
                 record.exc_info, record.exc_text = _exception_text(exc_info)
             if stack_info:
                 record.stack_info = _stack_text()
+            if _state.callsite:
+                _set_callsite(record)
             if collect is not None:
                 collect.append(record)
                 return
@@ -2309,7 +2659,7 @@ class Logger:
             _report_error("log call", exc)
             return
         try:
-            if self._plain_std and not (self._std.filters or self._std.disabled):
+            if type(self._std).handle is _LOGGER_HANDLE and not (self._std.filters or self._std.disabled):
                 self._std.callHandlers(record)  # what Logger.handle() comes down to here
             else:
                 self._std.handle(record)
@@ -2371,25 +2721,6 @@ for _name, _level in _LEVEL_METHODS.items():
 del _name, _level
 
 
-async def _alog(self: Logger, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
-                stack_info: bool = False, **fields: Any) -> None:
-    """Coroutine twin of :meth:`log`: never blocks the event loop."""
-    level = _level_value(level)
-    if not self._is_on(level):
-        return
-    queue = _state.queue
-    if queue is not None and len(queue._items) >= queue.maxsize and queue.block:
-        if exc_info is True:
-            exc_info = sys.exc_info()
-        await _wait_for_room(queue)
-    self._emit(level, event, args, fields, exc_info, stack_info)
-
-
-_alog.__name__, _alog.__qualname__ = "alog", "Logger.alog"
-_ASYNC_CALLERS.add(_alog.__code__)
-Logger.alog = _alog
-
-
 def _check_batch_size(size: int) -> int:
     if type(size) is not int or size < 1:
         raise ValueError(f"batch size must be an int of at least 1, got {size!r}")
@@ -2397,34 +2728,24 @@ def _check_batch_size(size: int) -> int:
 
 
 def _dispatch_many(std: logging.Logger, records: list) -> None:
-    """Hand ``records`` to ``std``'s handlers as ``std.handle()`` would, walking them once.
+    """Hand ``records`` to ``std`` one by one, as ordinary calls would: every handler, filter and wrapper."""
+    handle = std.handle
+    for record in records:
+        handle(record)
 
-    Our handlers receive the whole list in one hand-off; other handlers get the
-    records one by one. Order is kept per handler.
+
+def _plain_dispatch(std: logging.Logger) -> bool:
+    """Whether ``std`` dispatches as ``logging`` wrote it: no subclass or integration wraps it.
+
+    Error reporters (Sentry's logging integration) wrap ``Logger.callHandlers``
+    or ``Logger.handle``; a batch must then go through them record by record.
     """
-    if not records:
-        return
-    if std.disabled or std.filters:
-        for record in records:
-            std.handle(record)
-        return
-    handlers = []
-    node = std
-    while node is not None:
-        handlers.extend(node.handlers)
-        node = node.parent if node.propagate else None
-    if not handlers:  # logging's lastResort logic applies
-        for record in records:
-            std.handle(record)
-        return
-    for handler in handlers:
-        level = handler.level
-        chosen = [r for r in records if r.levelno >= level] if level else records
-        if isinstance(handler, _OutputHandler):
-            handler.handle_many(chosen)
-        else:
-            for record in chosen:
-                handler.handle(record)
+    cls = type(std)
+    for method in (cls.callHandlers, cls.handle):
+        code = getattr(method, "__code__", None)
+        if code is None or code.co_filename != logging.__file__:
+            return False
+    return True
 
 
 def _batch_method(level: int, name: str, asynchronous: bool) -> Callable[..., Any]:
@@ -2454,15 +2775,21 @@ def _batch_method(level: int, name: str, asynchronous: bool) -> Callable[..., An
     return method
 
 
-def _direct_handler(std: logging.Logger) -> _OutputHandler | None:
-    """Return our handler if it is the only thing ``std``'s records reach (no filter, no other handler)."""
-    if std.disabled or std.filters:
+#: logging's own Logger.handle: while a logger's class has it (no subclass, no
+#: integration's wrapper), with no filter and not disabled, handle() only calls
+#: callHandlers(), which _emit calls itself (a wrapper on callHandlers still runs).
+_LOGGER_HANDLE = logging.Logger.handle if _plain_dispatch(logging.Logger("probe")) else None
+
+
+def _direct_handler(std: logging.Logger) -> Handler | None:
+    """Return our handler if it is the only thing ``std``'s records reach (no filter, no wrapper)."""
+    if std.disabled or std.filters or not _plain_dispatch(std):
         return None
     found = None
     node = std
     while node is not None:
         for handler in node.handlers:
-            if found is not None or not isinstance(handler, _OutputHandler) or handler.filters:
+            if found is not None or type(handler) is not Handler or handler.filters:
                 return None
             found = handler
         node = node.parent if node.propagate else None
@@ -2470,10 +2797,11 @@ def _direct_handler(std: logging.Logger) -> _OutputHandler | None:
 
 
 def _record_from_entry(entry: tuple) -> _Record:
-    """Rebuild a LogRecord from an ``_entry()`` tuple (a batch whose route changed mid-block)."""
-    created, levelno, name, event, fields, exc_text, stack, plain = entry
-    record = _Record(name, levelno, event, fields, plain)
+    """Rebuild a LogRecord from an entry (a batch whose route changed mid-block)."""
+    created, levelno, name, event, fields, exc_text, stack, filename, lineno = entry
+    record = _Record(name, levelno, event, fields)
     record.created, record.exc_text, record.stack_info = created, exc_text, stack
+    record.filename, record.lineno = filename, lineno
     return record
 
 
@@ -2519,7 +2847,7 @@ class _Batch:
                 handler = _direct_handler(std)
                 if handler is not None:
                     level = handler.level
-                    handler.put_entries([e for e in records if e[1] >= level] if level else records)
+                    handler.put_entries([e for e in records if e[_LEVELNO] >= level] if level else records)
                     return
                 self._direct = False  # the set-up changed during the block
                 records = list(map(_record_from_entry, records))
@@ -2546,27 +2874,23 @@ class _AsyncBatch(_Batch):
 
         A block larger than the queue goes on in parts, each once there is room for it.
         """
-        queue = _state.queue
-        if queue is None or not queue.block:
-            self.hand_off()
-            return
+        handler = _state.handler
         records = self._records
-        while records and queue.alive:
-            room = queue.maxsize - len(queue._items)
+        while records and handler is not None:
+            room = handler.room()
             if room <= 0:
-                await _wait_for_room(queue)
+                await handler.wait_for_room(len(records))
                 continue
             self._records, records = records[:room], records[room:]
             self.hand_off()
         self._records = records
-        self.hand_off()  # what is left once the writer has stopped: written synchronously
+        self.hand_off()
 
 
 for _name, _level in _LEVEL_METHODS.items():
     setattr(_Batch, _name, _batch_method(_level, _name, asynchronous=False))
     setattr(_AsyncBatch, _name, _batch_method(_level, _name, asynchronous=True))
 del _name, _level
-_ASYNC_CALLERS.add(_AsyncBatch.hand_off_async.__code__)
 
 
 def get_logger(name: str | None = None) -> Logger:
@@ -2699,48 +3023,90 @@ _FORMAT_NAMES = tuple(_FORMATS)
 
 
 class _Option:
-    """One configure() option: its check, its default, the environment variables read for it."""
+    """One configure() option: its check, its default, the environment variables read for it.
 
-    __slots__ = ("check", "default", "env")
+    ``shown`` is the default as a user would write it, for warnings; ``scope``
+    says who takes it: ``"formatter"`` (Formatter, Handler and configure()),
+    ``"handler"`` (Handler and configure()) or ``"configure"`` (configure() only).
+    """
 
-    def __init__(self, check: Callable[[Any, str], Any], default: Any, env: tuple = ()) -> None:
+    __slots__ = ("check", "default", "env", "shown", "scope")
+
+    def __init__(self, check: Callable[[Any, str], Any], default: Any, env: tuple = (),
+                 shown: str | None = None, scope: str = "handler") -> None:
         self.check = check
         self.default = default
         self.env = env
+        self.shown = f"using the default {default}" if shown is None else shown
+        self.scope = scope
 
 
 #: Every configure() option. The environment is read only for options not given.
 _OPTIONS = {
-    "level": _Option(lambda v, w: _level_value(v, w), INFO, ("FOUNDATION_LOG_LEVEL", "PROVIDE_LOG_LEVEL")),
+    "level": _Option(lambda v, w: _level_value(v, w), INFO, ("FOUNDATION_LOG_LEVEL", "PROVIDE_LOG_LEVEL"),
+                     "using the default INFO", scope="configure"),
     "format": _Option(_choice(_FORMAT_NAMES), "key_value",
-                      ("FOUNDATION_LOG_FORMAT", "PROVIDE_LOG_CONSOLE_FORMATTER")),
+                      ("FOUNDATION_LOG_FORMAT", "PROVIDE_LOG_CONSOLE_FORMATTER"), scope="formatter"),
     "stream": _Option(_stream, None),
-    "file": _Option(_path, None, ("FOUNDATION_LOG_FILE", "PROVIDE_LOG_FILE")),
+    "file": _Option(_path, None, ("FOUNDATION_LOG_FILE", "PROVIDE_LOG_FILE"), "writing to stderr"),
     "module_levels": _Option(_module_levels, {},
-                             ("FOUNDATION_LOG_MODULE_LEVELS", "PROVIDE_LOG_MODULE_LEVELS")),
-    "emoji": _Option(_optional_bool, None, ("FOUNDATION_LOG_EMOJI",)),
-    "colors": _Option(_optional_bool, None),
+                             ("FOUNDATION_LOG_MODULE_LEVELS", "PROVIDE_LOG_MODULE_LEVELS"),
+                             "using no per-module levels", scope="configure"),
+    "emoji": _Option(_optional_bool, None, ("FOUNDATION_LOG_EMOJI",),
+                     "using the default (on for key_value)", scope="formatter"),
+    "colors": _Option(_optional_bool, None, scope="formatter"),
     "mode": _Option(_choice(("queue", "sync")), "queue", ("FOUNDATION_LOG_MODE",)),
     "queue_size": _Option(_int_range(1, 10_000_000), 10_000, ("FOUNDATION_LOG_QUEUE_SIZE",)),
     "overflow": _Option(_choice(("block", "drop")), "block", ("FOUNDATION_LOG_OVERFLOW",)),
     "batch_size": _Option(_int_range(1, 1_000_000), 1000),
     "flush_interval": _Option(_positive_float, 0.1),
     "processors": _Option(_processors, ()),
-    "redact": _Option(_redact, DEFAULT_REDACT),
-    "max_value_length": _Option(_int_range(16, 1 << 30), 65536),
-    "max_fields": _Option(_int_range(1, 1_000_000), 1000),
-    "max_depth": _Option(_int_range(1, 1000), 10),
+    "redact": _Option(_redact, DEFAULT_REDACT, scope="formatter"),
+    "max_value_length": _Option(_int_range(16, 1 << 30), 65536, scope="formatter"),
+    "max_fields": _Option(_int_range(1, 1_000_000), 1000, scope="formatter"),
+    "max_depth": _Option(_int_range(1, 1000), 10, scope="formatter"),
+    "callsite": _Option(_bool_value, False, scope="formatter"),
+    "max_bytes": _Option(_int_range(0, 1 << 60), 0),
+    "backups": _Option(_int_range(1, 1000), 5),
     "shutdown_timeout": _Option(_positive_float, 2.0),
 }
+#: The options a Formatter takes, and those a Handler takes.
+_FORMATTER_OPTIONS = tuple(name for name, o in _OPTIONS.items() if o.scope == "formatter")
+_HANDLER_OPTIONS = tuple(name for name, o in _OPTIONS.items() if o.scope != "configure")
+
+
+def _checked(options: dict, names: tuple, who: str) -> dict:
+    """Check ``options`` against ``names``; fill the ones not given with their defaults."""
+    unknown = sorted(set(options) - set(names), key=str)
+    if unknown:
+        raise TypeError(f"{who} got unknown option(s) {', '.join(map(repr, unknown))}; "
+                        f"valid options: {', '.join(names)}")
+    return {name: _OPTIONS[name].check(options[name], name) if name in options else _OPTIONS[name].default
+            for name in names}
+
+
+def _formatter_config(options: dict) -> dict:
+    """The checked options of a Formatter. Raises ValueError/TypeError naming a bad one."""
+    return _checked(options, _FORMATTER_OPTIONS, "Formatter()")
+
+
+def _handler_config(options: dict) -> dict:
+    """The checked options of a Handler. Raises ValueError/TypeError naming a bad one."""
+    cfg = _checked(options, _HANDLER_OPTIONS, "Handler()")
+    if cfg["stream"] is not None and cfg["file"] is not None:
+        raise ValueError("give stream= or file=, not both")
+    if cfg["max_bytes"] and cfg["file"] is None:
+        raise ValueError(f"max_bytes={cfg['max_bytes']!r} rotates a file: give file= too")
+    return cfg
 
 
 def _resolve(options: dict) -> dict:
-    """Check ``options`` and fill the rest from the environment, then the defaults.
+    """Check configure()'s ``options`` and fill the rest from the environment, then the defaults.
 
     Raises ValueError/TypeError for a bad or unknown option; a bad environment
     value gives one warning line on stderr and the default.
     """
-    unknown = sorted(set(options) - set(_OPTIONS))
+    unknown = sorted(set(options) - set(_OPTIONS), key=str)
     if unknown:
         raise TypeError(f"configure() got unknown option(s) {', '.join(map(repr, unknown))}; "
                         f"valid options: {', '.join(_OPTIONS)}")
@@ -2763,35 +3129,37 @@ def _resolve(options: dict) -> dict:
                 if name == "file":
                     resolved["file_variable"] = variable
             except (ValueError, TypeError) as exc:
-                _env_warning(variable, raw, exc, option.default)
+                _env_warning(variable, raw, exc, option.shown)
             break
+    if resolved["max_bytes"] and resolved["file"] is None:
+        raise ValueError(f"configure() max_bytes={resolved['max_bytes']!r} rotates a file: give file= too")
     return resolved
 
 
-def _env_warning(variable: str, raw: str, problem: object, default: object) -> None:
-    """The one stderr line for a bad environment value."""
-    _write_stderr(_escape_control(
-        f"foundation: ignoring {variable}={raw!r}: {problem}; using the default {default!r}") + "\n")
+def _env_warning(variable: str, raw: str, problem: object, shown: str) -> None:
+    """The one stderr line for a bad environment value: what was wrong, and what is used instead."""
+    _write_stderr(_escape_control(f"foundation: ignoring {variable}={raw!r}: {problem}; {shown}") + "\n")
 
 
-def _colors_wanted(option: bool | None, sink: _Sink) -> bool:
+def _colors_wanted(option: bool | None, sink: _Sink | None) -> bool:
+    """Colors: as forced; else on when FORCE_COLOR says so, off for NO_COLOR and TERM=dumb, else on a terminal."""
     if option is not None:
         return option
     force = os.environ.get("FORCE_COLOR", "").strip().lower()
     if force and force not in ("0", "false", "no", "off"):
         return True
-    if os.environ.get("NO_COLOR"):
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM", "").strip().lower() == "dumb":
         return False
-    return sink.is_tty
+    return sink is not None and sink.is_tty
 
 
-def _emoji_wanted(option: bool | None, fmt: str, sink: _Sink) -> bool:
+def _emoji_wanted(option: bool | None, fmt: str, sink: _Sink | None) -> bool:
     if option is not None:
         return option
     if fmt != "key_value":
         return False
     try:  # a console that cannot show emoji (cp1252, ascii) gets none by default
-        "🔑".encode(sink.encoding)
+        "🔑".encode(sink.encoding if sink is not None else "utf-8")
         return True
     except (LookupError, UnicodeEncodeError):
         return False
@@ -2803,15 +3171,13 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.RLock()  # RLock: the first log call may configure from a log call
         self.configured = False
-        self.handler: _OutputHandler | None = None
-        self.output: _Output | None = None
-        self.queue: _BatchQueue | None = None
+        self.handler: Handler | None = None  # the one configure() installed
         self.counters = _Counters()
-        redactor = _Redactor(DEFAULT_REDACT)
-        self.sanitizer = _Sanitizer(redactor, 10)
+        #: what the facade applies before any handler sees a record
+        self.redactor = _Redactor(DEFAULT_REDACT)
+        self.sanitizer = _Sanitizer(self.redactor, 10)
+        self.callsite = False
         self.module_levels: dict[str, int] = {}
-        self.owned_sink: _Sink | None = None
-        self.shutdown_timeout = 2.0
 
 
 _state = _State()
@@ -2820,9 +3186,12 @@ _state = _State()
 def configure(**options: Any) -> None:
     """Set up output, levels and limits; may be called again (it replaces, never duplicates).
 
-    An option given here wins; one not given comes from the environment
-    (``FOUNDATION_LOG_*``, then ``PROVIDE_LOG_*``), then from the default. See
-    README.md for the table. Resets ``stats()``. Writes no record itself.
+    Builds a :class:`Handler` from the output options and puts it on the root
+    logger in place of any foundation handler (of any copy of this module);
+    other handlers and loggers are kept. An option given here wins; one not
+    given comes from the environment (``FOUNDATION_LOG_*``, then
+    ``PROVIDE_LOG_*``), then from the default. See README.md for the table.
+    Resets ``stats()``. Writes no record itself.
 
     Raises:
         TypeError, ValueError: an unknown option or a bad value, named in the message.
@@ -2834,11 +3203,17 @@ def configure(**options: Any) -> None:
 
 
 def _auto_configure() -> None:
-    """Configure from the environment on first use; never raises into the log call."""
+    """On first use, configure from the environment, as ``basicConfig()`` does: only when
+    the root logger has no handlers (else records go to the handlers already there).
+    Never raises into the log call.
+    """
     with _state.lock:
         if _state.configured:
             return
         try:
+            if logging.getLogger().handlers:
+                _state.configured = True
+                return
             _install(_resolve({}))
         except Exception as exc:
             _state.configured = True  # do not try again on every call
@@ -2847,57 +3222,32 @@ def _auto_configure() -> None:
 
 def _install(cfg: dict) -> None:
     """Replace the current set-up with one built from the resolved options ``cfg``."""
-    sink = None
-    if cfg["file"] is not None:
-        try:
-            sink = _Sink(path=cfg["file"])
-        except OSError as exc:
-            if cfg["file_variable"] is None:
-                raise  # given to configure(): loud
-            _env_warning(cfg["file_variable"], cfg["file"], f"cannot open it ({exc.strerror})", None)
-            cfg["file"] = None
-    if sink is None:
-        sink = _Sink(stream=cfg["stream"] if cfg["stream"] is not None else sys.stderr)
-    redactor = _Redactor(cfg["redact"])
-    sanitizer = _Sanitizer(redactor, cfg["max_depth"], cfg["max_fields"])
-    fmt = _FORMATS[cfg["format"]](
-        emoji=_emoji_wanted(cfg["emoji"], cfg["format"], sink),
-        colors=cfg["format"] == "key_value" and _colors_wanted(cfg["colors"], sink),
-        redactor=redactor, max_value_length=cfg["max_value_length"],
-        max_fields=cfg["max_fields"], sanitizer=sanitizer)
-    drops = _Drops()
-    output = _Output(fmt, sink, cfg["processors"], drops, cfg["batch_size"])
-    queue = None
-    if cfg["mode"] == "queue":
-        queue = _BatchQueue(cfg["queue_size"], cfg["overflow"], cfg["batch_size"], cfg["flush_interval"],
-                            drops)
-        try:
-            handler: _OutputHandler = _QueueHandler(output, queue)
-        except RuntimeError:  # "can't create new thread at interpreter shutdown" (3.12+)
-            handler, queue = _SyncHandler(output), None
-    else:
-        handler = _SyncHandler(output)
-
-    # The new handler goes on before the old one comes off: a record logged
+    options = {name: cfg[name] for name in _HANDLER_OPTIONS}
+    try:
+        handler = Handler(**options)
+    except OSError as exc:
+        if cfg["file_variable"] is None:
+            raise  # given to configure(): loud
+        _env_warning(cfg["file_variable"], cfg["file"], f"cannot open it ({exc.strerror})",
+                     _OPTIONS["file"].shown)
+        options["file"] = None
+        handler = Handler(**options)
+    # The new handler goes on before the old ones come off: a record logged
     # meanwhile by another thread reaches one of them, never neither.
-    old_handler, old_sink, old_levels = _state.handler, _state.owned_sink, _state.module_levels
     root = logging.getLogger()
+    old = [h for h in root.handlers if _is_foundation_handler(h)]
+    if _state.handler is not None and _state.handler not in old:
+        old.append(_state.handler)  # configure()'s own, even if someone took it off the root
     root.addHandler(handler)
-    _state.handler, _state.output, _state.queue = handler, output, queue
-    _state.owned_sink = sink if cfg["file"] is not None else None
-    _state.sanitizer = sanitizer
-    if old_handler is not None:
+    _state.handler = handler
+    _state.sanitizer = handler.output.format.sanitizer
+    _state.redactor = _state.sanitizer.redactor
+    _state.callsite = cfg["callsite"]
+    for old_handler in old:
         root.removeHandler(old_handler)
-        old_handler.stop(_state.shutdown_timeout)
-        old_handler.close()
-        if old_sink is not None:
-            try:
-                old_sink.close()
-            except Exception:
-                pass
+        old_handler.close()  # drains it, within its shutdown_timeout
     _state.counters = _Counters()  # after the old handler's drain: its errors are not ours
-    _state.shutdown_timeout = cfg["shutdown_timeout"]
-    for name in old_levels:
+    for name in _state.module_levels:
         if name not in cfg["module_levels"]:
             logging.getLogger(name).setLevel(logging.NOTSET)
     root.setLevel(cfg["level"])
@@ -2908,45 +3258,57 @@ def _install(cfg: dict) -> None:
     _register_process_hooks()
 
 
+def _handlers() -> list:
+    """The live Handlers of this copy of the module, the configured one first."""
+    with _live_lock:
+        handlers = list(_live_handlers)
+    first = _state.handler
+    if first in handlers:
+        handlers.remove(first)
+        handlers.insert(0, first)
+    return handlers
+
+
 def flush(timeout: float | None = None) -> bool:
     """Wait until every record logged before the call is written (or counted as dropped).
 
-    Returns True once that is so and the sink's ``flush()`` has returned; False
-    if it did not happen within ``timeout`` seconds (None: wait as long as needed).
-    Blocks the calling thread.
+    Acts on every live :class:`Handler`. Returns True once that is so and the
+    sinks' ``flush()`` have returned; False if it did not happen within
+    ``timeout`` seconds (None: wait as long as needed). Blocks the calling thread.
     """
-    handler = _state.handler
-    if handler is None:
-        return True
-    return handler.flush_wait(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    done = True
+    for handler in _handlers():
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done = handler.flush_wait(left) and done
+    return done
 
 
 def shutdown(timeout: float = 2.0) -> None:
-    """Write what is queued and stop the writer thread, waiting at most ``timeout`` seconds.
+    """Write what is queued and stop the writer threads, waiting at most ``timeout`` seconds.
 
-    Safe to call twice; runs at exit. Records logged afterwards are written
-    synchronously.
+    Acts on every live :class:`Handler`. Safe to call twice; runs at exit.
+    Records logged afterwards are written synchronously.
     """
-    handler = _state.handler
-    if handler is not None:
-        handler.stop(timeout)
+    deadline = time.monotonic() + timeout
+    for handler in _handlers():
+        handler.stop(max(0.0, deadline - time.monotonic()))
 
 
 def stats() -> dict:
-    """Return the counters since the last ``configure()``.
+    """Return the counters since the last ``configure()``, summed over the live Handlers.
 
     Keys: ``emitted``, ``written``, ``dropped``, ``sampled_out``, ``errors``,
     ``queue_depth``, ``bytes_written``. After ``flush()``,
     ``written + dropped == emitted``.
     """
-    handler = _state.handler
-    counters = handler.counters() if handler is not None else {
-        "emitted": 0, "written": 0, "dropped": 0, "sampled_out": 0, "bytes_written": 0,
-        "queue_depth": 0}
-    counters = {key: counters[key] for key in ("emitted", "written", "dropped", "sampled_out",
-                                               "queue_depth", "bytes_written")}
-    counters["errors"] = _state.counters.errors
-    return counters
+    totals = dict.fromkeys(("emitted", "written", "dropped", "sampled_out", "queue_depth",
+                            "bytes_written"), 0)
+    for handler in _handlers():
+        for key, value in handler.counters().items():
+            totals[key] += value
+    totals["errors"] = _state.counters.errors
+    return totals
 
 
 #---------------------------------------------------------------------------
@@ -2956,9 +3318,11 @@ def stats() -> dict:
 logger = get_logger()  #: the default logger (the root), ready to use with no set-up
 
 
-def _shutdown_at_exit(shutdown: Callable[[float], None] = shutdown, state: _State = _state) -> None:
+def _shutdown_at_exit(handlers: Callable[[], list] = _handlers) -> None:
+    """Drain every live Handler, each waiting at most its ``shutdown_timeout`` for a stuck sink."""
     # Globals bound as defaults: module globals may already be gone at exit.
-    shutdown(state.shutdown_timeout)
+    for handler in handlers():
+        handler.stop(handler.shutdown_timeout)
 
 
 atexit.register(_shutdown_at_exit)
@@ -2990,13 +3354,13 @@ def _register_process_hooks() -> None:
 
 
 def _before_fork() -> None:
-    if _state.output is not None:
-        _state.output.before_fork()
+    for handler in _handlers():
+        handler.output.before_fork()
 
 
 def _after_fork_in_parent() -> None:
-    if _state.output is not None:
-        _state.output.after_fork_in_parent()
+    for handler in _handlers():
+        handler.output.after_fork_in_parent()
 
 
 def _after_fork_in_child() -> None:
@@ -3005,8 +3369,8 @@ def _after_fork_in_child() -> None:
     _state.lock = threading.RLock()
     _state.counters._lock = threading.RLock()
     _reporter._lock = threading.RLock()
-    handler = _state.handler
-    if handler is not None:
+    global _live_lock
+    _live_lock = threading.RLock()
+    for handler in _handlers():
         handler.after_fork_in_child()
-        _state.queue = getattr(handler, "queue", None)
 

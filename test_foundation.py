@@ -1338,7 +1338,8 @@ class TestRendering:
             log.info("e\udc80", **{"k\udc80": "v\udc80"})
             (line,) = out.lines()
             line.encode("utf-8")  # raises on a raw surrogate
-            assert line.count("\\udc80") == 3, (fmt, line)
+            # logfmt keys are never quoted: the surrogate in the key becomes "_" there
+            assert line.count("\\udc80") == (2 if fmt == "logfmt" else 3), (fmt, line)
             if fmt == "json":
                 record = loads(line)
                 assert record["event"] == "e\udc80" and record["k\udc80"] == "v\udc80"
@@ -1686,7 +1687,7 @@ class TestRendering:
         for i in range(50):
             log.info(f"{i:03d}" + "x" * 100_000)
         assert len(out.lines()) == 50
-        events = foundation._state.output.format._events  # white-box: bounded memory is the promise
+        events = foundation._state.handler.output.format._events  # white-box: bounded memory is the promise
         assert sum(len(k) + len(v) for k, v in events.items()) < 100_000
 
     def test_long_list_and_dict_are_capped_at_max_fields_items(self, log):
@@ -2124,7 +2125,7 @@ class TestWriter:
             foundation.configure(stream=Sink(), format="json", flush_interval=60)
             log = foundation.get_logger("app")
             log.error("warm_up")
-            queue = foundation._state.queue
+            queue = foundation._state.handler.queue
 
             def writer_asleep():
                 assert foundation.flush()
