@@ -4429,6 +4429,10 @@ class TestReadme:
         '"logger":"urllib3","event":"retrying GET /","attempt":2',
         "[✅][🎯] lookup [api] cache=hit status=success",
         "event=invoice_sent invoice=7 service=billing",
+        '"event":"order_placed","order_id":17,"password":"[REDACTED]"',
+        "event=order_placed order_id=17 password=[REDACTED]",
+        '"logger":"billing","event":"invoice_late","invoice":7}',
+        "event=hello user_id=42",
     ]
 
     @staticmethod
