@@ -26,7 +26,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
-import datetime
 import enum
 import json
 import logging
@@ -774,7 +773,8 @@ class _CopiedFields(dict):
 
 
 #: Where the types written by ``str()`` live; a module not imported yet cannot
-#: have made a value, so these are looked up only among the loaded modules.
+#: have made a value, so these are looked up only among the loaded modules
+#: (``import foundation`` stays cheap).
 _STR_TYPES = (("decimal", "Decimal"), ("uuid", "UUID"), ("pathlib", "PurePath"))
 
 
@@ -856,7 +856,8 @@ class _Sanitizer:
             return str.__str__(v)
         if isinstance(v, (bytes, bytearray, memoryview)):
             return bytes(v).decode("utf-8", "backslashreplace")
-        if isinstance(v, (datetime.date, datetime.time)):  # datetime is a date
+        dt = sys.modules.get("datetime")  # not imported: no value can be a datetime
+        if dt is not None and isinstance(v, (dt.date, dt.time)):  # a datetime is a date
             return v.isoformat()
         for module, name in _STR_TYPES:
             loaded = sys.modules.get(module)
@@ -1177,13 +1178,11 @@ def _logfmt_quote(text: str) -> str:
     return _quote(text, _escape_char_u)
 
 
-#: Characters a logfmt key cannot hold (go-logfmt writes ``_`` for each).
-_LOGFMT_KEY_BAD = re.compile('[ ="\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]')
-
-
 def _logfmt_key(name: str) -> str:
     """A key as logfmt parsers read it: never quoted; a space, ``=``, ``"`` or control becomes ``_``."""
-    return _LOGFMT_KEY_BAD.sub("_", name) or "_"
+    if name.isprintable() and not (" " in name or "=" in name or '"' in name):
+        return name or "_"
+    return _UNSAFE_CHAR.sub("_", name).replace(" ", "_").replace("=", "_").replace('"', "_") or "_"
 
 
 def _nested_text(v: Any) -> str:
