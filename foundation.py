@@ -2473,6 +2473,14 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
     return method
 
 
+async def _wait_for_room(handler: Handler, exc_info: Any) -> Any:
+    """The async twins' slow path: wait on the event loop for room; return ``exc_info`` kept."""
+    if exc_info is True:
+        exc_info = sys.exc_info()  # before the await can lose it
+    await handler.wait_for_room()
+    return exc_info
+
+
 def _async_method(level: int, name: str) -> Callable[..., Any]:
     """Build ``Logger.a<name>``: the level check, a wait for room that yields to the loop, the record."""
     exc_default = name == "exception"
@@ -2483,9 +2491,7 @@ def _async_method(level: int, name: str) -> Callable[..., Any]:
             return
         handler = _state.handler
         if handler is not None and handler.room() <= 0:
-            if exc_info is True:
-                exc_info = sys.exc_info()  # before the await can lose it
-            await handler.wait_for_room()
+            exc_info = await _wait_for_room(handler, exc_info)
         self._emit(level, event, args, fields, exc_info, stack_info)
 
     method.__name__ = "a" + name
@@ -2570,9 +2576,7 @@ class Logger:
             return
         handler = _state.handler
         if handler is not None and handler.room() <= 0:
-            if exc_info is True:
-                exc_info = sys.exc_info()  # before the await can lose it
-            await handler.wait_for_room()
+            exc_info = await _wait_for_room(handler, exc_info)
         self._emit(level, event, args, fields, exc_info, stack_info)
 
     if TYPE_CHECKING:  # made by _async_method below; declared here for grep and type checkers
