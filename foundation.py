@@ -560,6 +560,14 @@ def _stack_text() -> str:
     return ("Stack (most recent call last):\n" + "".join(lines)).rstrip("\n")
 
 
+def _caller_place() -> tuple[str, int]:
+    """Return the caller's file name and line number, as an entry holds them."""
+    frame = _caller_frame()
+    if frame is None:
+        return "(unknown file)", 0
+    return os.path.basename(frame.f_code.co_filename), frame.f_lineno
+
+
 def _set_callsite(record: _Record) -> None:
     """Give ``record`` the caller's real source location, as ``LogRecord`` has it."""
     frame = _caller_frame()
@@ -635,10 +643,33 @@ def _new_entry(created: float, levelno: int, name: str, event: str, fields: dict
 #   Rendering: values, escaping, redaction, emoji, line formats
 #---------------------------------------------------------------------------
 
+class _Pattern:
+    """A regular expression compiled when first used.
+
+    Compiling this module's two patterns took a fifth of ``import foundation``;
+    most processes never need them (they check values that are not plain text).
+    After the first call, ``search`` and ``sub`` are the compiled pattern's own.
+    """
+
+    def __init__(self, pattern: str | bytes) -> None:
+        self.pattern = pattern
+
+    def search(self, text: Any) -> re.Match | None:
+        return self._compile().search(text)
+
+    def sub(self, repl: Any, text: str) -> str:
+        return self._compile().sub(repl, text)
+
+    def _compile(self) -> re.Pattern:
+        compiled = re.compile(self.pattern)
+        self.search, self.sub = compiled.search, compiled.sub  # type: ignore[method-assign]
+        return compiled
+
+
 #: Characters escaped in every format: C0 controls, DEL, C1 controls, the line and
 #: paragraph separators, lone surrogates, and the bidirectional overrides that can
 #: make a terminal show text other than what was written.
-_UNSAFE_CHAR = re.compile(
+_UNSAFE_CHAR = _Pattern(
     "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -1617,7 +1648,7 @@ class _Sink:
 _UNSAFE_BYTES = bytes(range(0x20)).replace(b"\n", b"") + b"\x7f"
 #: UTF-8 of the unsafe characters above U+007F: C1 controls, U+200E/F, U+2028 to
 #: U+202E, U+2066 to U+2069. (Lone surrogates cannot be encoded at all.)
-_UNSAFE_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
+_UNSAFE_UTF8 = _Pattern(rb"\xc2[\x80-\x9f]|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
 
 
 #: Batches smaller than this are rendered with every value checked instead.
@@ -2268,6 +2299,17 @@ class Handler(logging.Handler):
                     return False
             else:
                 entry = _entry(record)
+        except RecursionError:
+            raise
+        except Exception as exc:
+            self._lost(1, exc)
+            return True
+        self.put_entry(entry)
+        return True
+
+    def put_entry(self, entry: tuple) -> None:
+        """Hand on one entry (see ``_entry()``); never raises for a broken sink."""
+        try:
             if self.route is _QUEUED:
                 self.queue.put(entry)
             else:
@@ -2276,7 +2318,6 @@ class Handler(logging.Handler):
             raise
         except Exception as exc:
             self._lost(1, exc)
-        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
@@ -2601,10 +2642,12 @@ class Logger:
         """Build the record and hand it to the std logger's handlers (or append it to ``collect``).
 
         Fields merge context, then bound, then call fields (later wins). Values
-        that are not plain are copied now, on the caller's thread. With
-        ``as_entry``, what is collected is the record's ``_entry()`` tuple and
-        no LogRecord is made (a batch whose only handler is ours). Never raises
-        for bad data: errors are counted and reported.
+        that are not plain are copied now, on the caller's thread, and secrets
+        are redacted. When our handler is all the record reaches (see
+        ``_sole_handler()``), and with ``as_entry`` (a batch whose only handler
+        is ours), no LogRecord is made: the entry (``_new_entry()``) goes to the
+        handler or is collected. Never raises for bad data: errors are counted
+        and reported.
         """
         try:
             ctx = _context.get()
@@ -2636,30 +2679,39 @@ class Logger:
                     merged = redactor.shared.get(merged) or redactor.shared_fields(merged)
                 elif redactor.tuples.get(tuple(merged), _UNDECIDED) is not None:
                     merged = redactor.fields(merged)
-            if as_entry:
+            # When our handler is all the record would reach, no LogRecord is
+            # made: nothing else could read it. The entry goes to the handler.
+            handler = None if collect is not None else _sole_handler(self._std, level)
+            if handler is not None or as_entry:
                 exc_text = _exception_text(exc_info)[1] if exc_info else None
-                frame = _caller_frame() if _state.callsite else None
-                collect.append(_new_entry(
-                    _time(), level, self.name, event, merged, exc_text,
-                    _stack_text() if stack_info else None,
-                    *(("(unknown file)", 0) if frame is None else
-                      (os.path.basename(frame.f_code.co_filename), frame.f_lineno))))
-                return
-            record = _Record(self.name, level, event, merged)
-            if exc_info:
-                record.exc_info, record.exc_text = _exception_text(exc_info)
-            if stack_info:
-                record.stack_info = _stack_text()
-            if _state.callsite:
-                _set_callsite(record)
-            if collect is not None:
-                collect.append(record)
-                return
+                stack = _stack_text() if stack_info else None
+                if _state.callsite:
+                    entry = _new_entry(_time(), level, self.name, event, merged, exc_text, stack,
+                                       *_caller_place())
+                else:
+                    entry = _new_entry(_time(), level, self.name, event, merged, exc_text, stack)
+                if handler is None:
+                    collect.append(entry)
+                    return
+            else:
+                record = _Record(self.name, level, event, merged)
+                if exc_info:
+                    record.exc_info, record.exc_text = _exception_text(exc_info)
+                if stack_info:
+                    record.stack_info = _stack_text()
+                if _state.callsite:
+                    _set_callsite(record)
+                if collect is not None:
+                    collect.append(record)
+                    return
         except RecursionError:
             raise
         except Exception as exc:  # the record could not be made: count it as dropped
             _lost_before_output(1)
             _report_error("log call", exc)
+            return
+        if handler is not None:
+            handler.put_entry(entry)
             return
         try:
             if type(self._std).handle is _LOGGER_HANDLE and not (self._std.filters or self._std.disabled):
@@ -2778,23 +2830,40 @@ def _batch_method(level: int, name: str, asynchronous: bool) -> Callable[..., An
     return method
 
 
-#: logging's own Logger.handle: while a logger's class has it (no subclass, no
-#: integration's wrapper), with no filter and not disabled, handle() only calls
-#: callHandlers(), which _emit calls itself (a wrapper on callHandlers still runs).
-_LOGGER_HANDLE = logging.Logger.handle if _plain_dispatch(logging.Logger("probe")) else None
+#: logging's own Logger.handle and Logger.callHandlers: while a logger's class
+#: has them (no subclass, no integration's wrapper), with no filter and not
+#: disabled, handle() only calls callHandlers(), which _emit calls itself (a
+#: wrapper on callHandlers still runs), and callHandlers() only walks the handlers.
+_LOGGER_HANDLE, _LOGGER_CALL_HANDLERS = (
+    (logging.Logger.handle, logging.Logger.callHandlers)
+    if _plain_dispatch(logging.Logger("probe")) else (None, None))
+
+#: A level every handler takes: ``_sole_handler()`` for records of any level.
+_ANY_LEVEL = sys.maxsize
 
 
-def _direct_handler(std: logging.Logger) -> Handler | None:
-    """Return our handler if it is the only thing ``std``'s records reach (no filter, no wrapper)."""
-    if std.disabled or std.filters or not _plain_dispatch(std):
+def _sole_handler(std: logging.Logger, level: int) -> Handler | None:
+    """Return our handler if it is all that a record of ``level`` from ``std`` reaches.
+
+    That is: ``std`` dispatches as logging wrote it (no filter, no subclass or
+    wrapper), and among the handlers logging would call for that level there
+    is one, a ``Handler`` of this copy of the module, with no filter. Then
+    nothing else can read the record, and its entry goes to the handler
+    directly. A handler whose level is above ``level`` never sees the record,
+    so it does not count.
+    """
+    cls = type(std)
+    if (std.filters or std.disabled or cls.handle is not _LOGGER_HANDLE
+            or cls.callHandlers is not _LOGGER_CALL_HANDLERS):
         return None
     found = None
     node = std
     while node is not None:
         for handler in node.handlers:
-            if found is not None or type(handler) is not Handler or handler.filters:
-                return None
-            found = handler
+            if level >= handler.level:
+                if found is not None or type(handler) is not Handler or handler.filters:
+                    return None
+                found = handler
         node = node.parent if node.propagate else None
     return found
 
@@ -2822,7 +2891,7 @@ class _Batch:
         self._logger = logger
         self._size = size
         self._records: list = []
-        self._direct = _direct_handler(logger._std) is not None
+        self._direct = _sole_handler(logger._std, _ANY_LEVEL) is not None
 
     def _collect(self, level: int, event: Any, args: tuple, fields: dict, exc_info: Any,
                  stack_info: bool) -> bool:
@@ -2847,7 +2916,7 @@ class _Batch:
         std = self._logger._std
         try:
             if self._direct:
-                handler = _direct_handler(std)
+                handler = _sole_handler(std, _ANY_LEVEL)
                 if handler is not None:
                     level = handler.level
                     handler.put_entries([e for e in records if e[_LEVELNO] >= level] if level else records)

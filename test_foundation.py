@@ -1537,6 +1537,61 @@ class TestBoundary:
         assert [r.getMessage() for r in keep.records] == ["after", "lib_line"]
         assert [r["event"] for r in out.records()] == ["after", "lib_line"]
 
+    # -- who a record reaches ------------------------------------------------------
+    def test_handler_above_the_level_sees_only_its_records(self, attach, log):
+        """A handler at ERROR beside ours receives the ERROR record (redacted), not the INFO one."""
+        keep = attach(Keep(read=sentry_extra))
+        keep.setLevel(logging.ERROR)
+        out = capture()
+        log.info("routine", password="hunter2")
+        log.error("failed", password="hunter2", n=1)
+        assert [r.getMessage() for r in keep.records] == ["failed"]
+        fields = {"password": "[REDACTED]", "n": 1}
+        assert keep.seen == [{"fields": fields, **fields}]
+        assert [(r["event"], r["password"]) for r in out.records()] == [
+            ("routine", "[REDACTED]"), ("failed", "[REDACTED]")]
+
+    def test_listeners_added_later_see_later_records(self, attach, log):
+        """A handler or a logger filter added after records were written sees the records after it."""
+        out = capture()
+        log.info("before")
+        keep = attach(Keep(), "app")
+        log.info("with_handler", n=1)
+        seen = []
+        log_filter = lambda record: seen.append(record.getMessage()) or True  # noqa: E731
+        logging.getLogger("app").addFilter(log_filter)
+        try:
+            log.info("with_filter")
+        finally:
+            logging.getLogger("app").removeFilter(log_filter)
+        keep.setLevel(logging.WARNING)
+        log.info("handler_raised")
+        assert [r.getMessage() for r in keep.records] == ["with_handler", "with_filter"]
+        assert keep.records[0].n == 1
+        assert seen == ["with_filter"]
+        assert [r["event"] for r in out.records()] == [
+            "before", "with_handler", "with_filter", "handler_raised"]
+
+    def test_our_handler_level_applies(self, log):
+        """Our Handler's own level (setLevel) drops lower records whatever the logger's level."""
+        out = capture()
+        own_handlers()[0].setLevel(logging.WARNING)
+        log.info("dropped")
+        log.warning("kept")
+        assert [r["event"] for r in out.records()] == ["kept"]
+
+    def test_propagate_false_stops_at_the_logger(self, attach, log):
+        """A logger that does not propagate reaches only its own handlers, as in logging."""
+        capture()
+        keep = attach(Keep(), "app")
+        logging.getLogger("app").propagate = False
+        try:
+            log.info("local")
+        finally:
+            logging.getLogger("app").propagate = True
+        assert [r.getMessage() for r in keep.records] == ["local"]
+        assert foundation.stats()["written"] == 0
+
     # -- batches --------------------------------------------------------------------
     @staticmethod
     def wrap_logger_method(monkeypatch, method):
