@@ -205,6 +205,33 @@ def _write_stderr(text: str) -> None:
         pass
 
 
+def _records(count: int, more: str = "") -> str:
+    """``1 record was`` or ``2 records were``: the subject of a sentence on stderr."""
+    return f"{count} {more}record was" if count == 1 else f"{count} {more}records were"
+
+
+def _write_stderr_at_exit(text: str, stuck: Any) -> None:
+    """Write ``text`` to stderr at exit without waiting: ``stuck`` is a stream that may never return.
+
+    When ``stuck`` is stderr itself (or the stream cannot be told apart), the
+    text goes to file descriptor 2 in non-blocking mode, or nowhere.
+    """
+    stream = sys.stderr or sys.__stderr__
+    if stream is not None and stream is not stuck:
+        _write_stderr(text)
+        return
+    try:
+        fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+        blocking = os.get_blocking(fd)
+        os.set_blocking(fd, False)
+        try:
+            os.write(fd, text.encode("utf-8", "backslashreplace"))
+        finally:
+            os.set_blocking(fd, blocking)
+    except Exception:  # a full pipe, a closed descriptor: nothing more can be done
+        pass
+
+
 def _lost_before_output(count: int) -> None:
     """Count records lost before they reached the output (reported with the next write)."""
     handler = _state.handler
@@ -1733,6 +1760,7 @@ class _Output:
         self.drops = drops
         self.batch_size = batch_size
         self.emitted = self.written = self.sampled_out = self.bytes_written = 0
+        self.in_sink = 0  # records of the write under way (what a stuck sink holds)
         self._lock = threading.RLock()
         self._busy = False
         self._stuck = False
@@ -1848,11 +1876,13 @@ class _Output:
         KeyboardInterrupt, SystemExit.
         """
         count = len(lines) - (1 if reported else 0)
+        self.in_sink = count
         try:
             if self.sink.broken:
                 raise _SinkBroken
             self.sink.write(lines[0] if len(lines) == 1 else "".join(lines), data)
         except BaseException as exc:
+            self.in_sink = 0
             self.emitted += count
             self.drops.add(count, before_output=False)
             if reported:
@@ -1864,6 +1894,7 @@ class _Output:
             elif type(exc) is not _SinkBroken:
                 _report_error("write", exc)
             return
+        self.in_sink = 0
         self.emitted += len(lines)
         self.written += len(lines)
         self.bytes_written += len(data)
@@ -2273,6 +2304,7 @@ class Handler(logging.Handler):
         self.writer: _Writer | None = None
         self._direct_timeout = -1.0  # how long a direct write waits for another thread's
         self._closed = False
+        self._said_at_exit = False
         if self.mode == "queue" and not sink.is_tty:  # a terminal shows each line at once
             self.queue = _BatchQueue(cfg["queue_size"], cfg["overflow"], cfg["batch_size"],
                                      cfg["flush_interval"], self.output.drops)
@@ -2312,6 +2344,8 @@ class Handler(logging.Handler):
         try:
             if self.route is _QUEUED:
                 self.queue.put(entry)
+                if self.route is not _QUEUED:
+                    self._write_late()
             else:
                 self._write_direct([entry])
         except RecursionError:
@@ -2338,6 +2372,8 @@ class Handler(logging.Handler):
         """Hand on entries (see ``_entry()``) in one hand-off."""
         if self.route is _QUEUED:
             self.queue.put_many(entries)
+            if self.route is not _QUEUED:
+                self._write_late()
         else:
             self._write_direct(entries)
 
@@ -2357,6 +2393,19 @@ class Handler(logging.Handler):
         """A hand-off failed (a filter or a foreign record raised): count the records, report."""
         self.output.drops.add(count, before_output=True)
         _report_error("handler", exc)
+
+    def _write_late(self) -> None:
+        """A record went into the queue as ``stop()`` drained it: write what the drain missed.
+
+        (With a stuck writer the records wait for ``_finish()``, or are counted at exit.)
+        """
+        if self.route is _DIRECT:
+            records, controls = self.queue.drain()
+            self.output.write_entries(records, self._direct_timeout)
+            for control in controls:
+                control.done.set()
+            if self._closed:  # close() had closed the file: do not leave it open again
+                self.output.close_sink(self.shutdown_timeout)
 
     def _write_direct(self, entries: list) -> None:
         if self.route is _STUCK:
@@ -2425,6 +2474,30 @@ class Handler(logging.Handler):
         for control in controls:  # only now: a flush() waiting on one must see the records written
             control.done.set()
         return done
+
+    def stop_at_exit(self) -> None:
+        """Stop within ``shutdown_timeout``; count and report on stderr what could not be written.
+
+        The process is ending: records still queued behind a slow or stuck sink
+        are counted as dropped (``stats()``) and one line says how many, and how
+        many the sink was still writing (those may or may not arrive).
+        """
+        if self.stop(self.shutdown_timeout):
+            return
+        records = self.queue.drain()[0] if self.queue is not None else []
+        lost, in_sink = len(records), self.output.in_sink
+        if lost:
+            self.output.drops.add(lost, before_output=True)
+        elif self._said_at_exit:  # the exit hooks call this twice
+            return
+        self._said_at_exit = True
+        parts = [f"{_records(lost)} not written"] if lost else []
+        if in_sink:
+            parts.append(f"{_records(in_sink, 'more ' if lost else '')} still being written")
+        if parts:
+            _write_stderr_at_exit(
+                f"foundation: at exit, {' and '.join(parts)}: the sink did not finish within "
+                f"shutdown_timeout ({self.shutdown_timeout:g} s)\n", self.output.sink.current())
 
     def close(self) -> None:
         """Write what is queued, stop the writer, close a file it opened (reopened if logged to again)."""
@@ -3394,7 +3467,7 @@ def _shutdown_at_exit(handlers: Callable[[], list] = _handlers) -> None:
     """Drain every live Handler, each waiting at most its ``shutdown_timeout`` for a stuck sink."""
     # Globals bound as defaults: module globals may already be gone at exit.
     for handler in handlers():
-        handler.stop(handler.shutdown_timeout)
+        handler.stop_at_exit()
 
 
 atexit.register(_shutdown_at_exit)
