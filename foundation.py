@@ -148,22 +148,76 @@ _THIS_FILE = os.path.normcase(__file__)
 #   Errors and counters
 #---------------------------------------------------------------------------
 
-class _Counters:
-    """The error count since the last configure(); the output and the drop ledger own the others.
+class _Tally:
+    """Counts that stay exact when a signal handler adds to them in the middle of an add.
 
-    Updated under ``_lock``: an RLock because a signal handler may log (and fail)
-    while the main thread holds it.
+    ``count += n`` is a read and then a write: a signal handler that logs (and
+    counts) between the two, on the same thread, loses its count, and a lock
+    cannot help, since the handler runs inside the interrupted code. So an add
+    is one append to a deque (atomic), folded into ``values`` by one caller at
+    a time; a fold interrupted by a signal handler's add leaves that add to the
+    next fold, which every read does first.
     """
 
-    __slots__ = ("errors", "_lock")
+    __slots__ = ("values", "_pending", "_lock", "_folder")
+
+    def __init__(self, *names: str) -> None:
+        self.values = dict.fromkeys(names, 0)
+        self._pending: deque = deque()
+        self._lock = threading.RLock()  # between threads; same-thread re-entry is _folder's
+        self._folder: int | None = None
+
+    def add(self, names: tuple, count: int = 1) -> None:
+        """Add ``count`` to each of ``names``."""
+        self._pending.append((names, count))
+        self.take(())
+
+    def get(self, name: str) -> int:
+        self.take(())
+        return self.values[name]
+
+    def take(self, names: tuple) -> tuple:
+        """Fold what is pending, then return the counts of ``names`` and set them to zero."""
+        me = threading.get_ident()
+        if self._folder == me:  # a signal handler inside this thread's fold: leave it the work
+            return (0,) * len(names)
+        with self._lock:
+            self._folder = me
+            try:
+                values, pending = self.values, self._pending
+                while pending:
+                    added, count = pending.popleft()
+                    for name in added:
+                        values[name] += count
+                taken = tuple(values[name] for name in names)
+                for name in names:
+                    values[name] = 0
+            finally:
+                self._folder = None
+        return taken
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()
+        self._folder = None
+
+
+class _Counters:
+    """The error count since the last configure(); the output and the drop ledger own the others."""
+
+    __slots__ = ("_tally",)
 
     def __init__(self) -> None:
-        self.errors = 0
-        self._lock = threading.RLock()
+        self._tally = _Tally("errors")
 
     def add_error(self) -> None:
-        with self._lock:
-            self.errors += 1
+        self._tally.add(("errors",))
+
+    @property
+    def errors(self) -> int:
+        return self._tally.get("errors")
+
+    def after_fork_in_child(self) -> None:
+        self._tally.after_fork_in_child()
 
 
 class _ErrorReporter:
@@ -1705,29 +1759,34 @@ class _Drops:
     ``total`` is what ``stats()`` calls dropped; ``before_output`` is the part
     that never reached the output (a full queue in drop mode, a failed hand-off),
     which ``stats()`` also counts as emitted; ``unreported`` is what the next
-    write reports in a ``logs_dropped`` record. Thread-safe: an RLock, because a
-    signal handler's log call may drop while the main thread holds it.
+    write reports in a ``logs_dropped`` record. Thread-safe, and exact even when
+    a signal handler's log call drops in the middle of a count (``_Tally``).
     """
 
-    __slots__ = ("total", "before_output", "unreported", "_lock")
+    __slots__ = ("tally",)
+
+    _AFTER_OUTPUT = ("unreported", "total")
+    _BEFORE_OUTPUT = ("unreported", "total", "before_output")
+    _REPORT_AGAIN = ("unreported",)
 
     def __init__(self) -> None:
-        self.total = self.before_output = self.unreported = 0
-        self._lock = threading.RLock()
+        self.tally = _Tally(*self._BEFORE_OUTPUT)
 
     def add(self, count: int, before_output: bool, again: bool = False) -> None:
         """Count ``count`` dropped records; ``again``: only put back a report that failed."""
-        with self._lock:
-            self.unreported += count
-            if again:
-                return
-            self.total += count
-            if before_output:
-                self.before_output += count
+        self.tally.add(self._REPORT_AGAIN if again else
+                       self._BEFORE_OUTPUT if before_output else self._AFTER_OUTPUT, count)
+
+    @property
+    def total(self) -> int:
+        return self.tally.get("total")
+
+    @property
+    def before_output(self) -> int:
+        return self.tally.get("before_output")
 
     def take_unreported(self) -> int:
-        with self._lock:
-            count, self.unreported = self.unreported, 0
+        (count,) = self.tally.take(("unreported",))
         return count
 
 
@@ -2539,7 +2598,7 @@ class Handler(logging.Handler):
         starts empty. A writer already stopped (after shutdown) stays stopped.
         """
         self.output.after_fork_in_child()
-        self.output.drops._lock = threading.RLock()
+        self.output.drops.tally.after_fork_in_child()
         if self.route is not _QUEUED:
             return
         old = self.queue
@@ -3512,7 +3571,7 @@ def _after_fork_in_child() -> None:
     # Threads other than the forking one are gone in the child: re-make what
     # they might have held, and restart the writer thread.
     _state.lock = threading.RLock()
-    _state.counters._lock = threading.RLock()
+    _state.counters.after_fork_in_child()
     _reporter._lock = threading.RLock()
     global _live_lock
     _live_lock = threading.RLock()

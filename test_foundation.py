@@ -4271,6 +4271,51 @@ class TestProcess:
         assert lost > 0
         assert stdout.count(b"\n") + lost <= 10000 <= stdout.count(b"\n") + lost + in_sink
 
+    @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer()")
+    def test_drop_count_exact_with_a_signal_handler_that_logs(self):
+        """Drop mode, a full queue, and a signal handler that logs every 0.3 ms: every record is counted."""
+        result = run_python("""
+            import collections, io, json, signal, sys, threading, time, foundation
+
+            class Slow(io.StringIO):  # fills the queue, so that most records are dropped
+                def write(self, text):
+                    time.sleep(0.001)
+                    return super().write(text)
+
+            sink = Slow()
+            foundation.configure(stream=sink, format="json", overflow="drop", queue_size=20,
+                                 batch_size=5)
+            log = foundation.get_logger("app")
+            from_signal = []
+
+            def on_alarm(signum, frame):
+                log.info("from_signal")
+                from_signal.append(1)  # atomic, unlike += (handlers may nest)
+
+            signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, 0.0003, 0.0003)
+            from_main = 0
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                log.info("from_main")
+                from_main += 1
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            assert foundation.flush(10)
+            stats = foundation.stats()
+            records = [json.loads(line) for line in sink.getvalue().splitlines()]
+            counts = collections.Counter(r["event"] for r in records)
+            reported = sum(r["count"] for r in records if r["event"] == "logs_dropped")
+            logged = from_main + len(from_signal)
+            print(json.dumps([logged, counts["from_main"] + counts["from_signal"], stats["dropped"],
+                              reported, stats["emitted"], stats["written"], len(from_signal)]))
+        """)
+        assert result.returncode == 0, result.stderr
+        logged, written, dropped, reported, emitted, written_all, signals = json.loads(result.stdout)
+        assert signals > 100 and dropped > 0
+        assert written + dropped == logged
+        assert reported == dropped
+        assert written_all + dropped == emitted
+
     @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork()")
     def test_fork_child_logs_and_its_records_are_written(self, tmp_path):
         """A forked child logs at once; its records are written, the parent's are not duplicated."""
