@@ -2617,6 +2617,33 @@ def _is_foundation_handler(handler: logging.Handler) -> bool:
 #   Logger facade
 #---------------------------------------------------------------------------
 
+#: Per thread: whether the caller's code (a ``__repr__``, ``__str__``, lazy field)
+#: is running for a log call, which a log call inside that code must not do again.
+_in_callers_code = threading.local()
+
+
+def _run_callers_code(event: Any, args: tuple, fields: dict, plain: bool) -> tuple[str, dict]:
+    """Format the event and copy the fields that are not plain: this runs the caller's code.
+
+    That code may log. A log call made inside it, on this thread, writes its
+    own values without running any of the caller's code again (non-plain
+    values as ``<TypeName>``): a ``__repr__`` that logs the object itself would
+    otherwise recurse until RecursionError.
+    """
+    if getattr(_in_callers_code, "active", False):
+        if type(event) is not str:
+            event = f"<{type(event).__name__}>"
+        return event, fields if plain else _CopiedFields(
+            [(k, v if type(v) in _PLAIN else f"<{type(v).__name__}>") for k, v in fields.items()])
+    _in_callers_code.active = True
+    try:
+        if type(event) is not str or args:
+            event = _format_event(_safe_str(event), args) if args else _safe_str(event)
+        return event, fields if plain else _state.sanitizer.fields(fields)
+    finally:
+        _in_callers_code.active = False
+
+
 def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..., None]:
     """Build ``Logger.<name>``: a level check first, then the record, only if enabled.
 
@@ -2801,10 +2828,8 @@ class Logger:
                     if type(value) not in _PLAIN:
                         plain = False
                         break
-            if type(event) is not str or args:
-                event = _format_event(_safe_str(event), args) if args else _safe_str(event)
-            if not plain:
-                merged = _state.sanitizer.fields(merged)
+            if type(event) is not str or args or not plain:
+                event, merged = _run_callers_code(event, args, merged, plain)
             if merged:  # secrets are hidden before any handler sees the record
                 redactor = _state.redactor
                 if type(merged) is _SharedFields:  # a bound logger's: decided once per dict

@@ -696,6 +696,32 @@ class TestLevels:
 # ---------------------------------------------------------------------------
 
 class TestErrors:
+    @pytest.mark.parametrize("mode", MODES)
+    def test_code_that_logs_itself_while_being_written(self, mode, log):
+        """A __repr__, a __str__ event and a lazy field that log: both records written, nothing raised."""
+        out = capture(mode=mode)
+
+        class Loud:
+            def __repr__(self):
+                log.info("inside_repr", me=self)
+                return "Loud()"
+
+        class LoudEvent:
+            def __str__(self):
+                log.info(self, n=1)
+                return "loud_event"
+
+        log.info("outer", obj=Loud())
+        log.info(LoudEvent())
+        log.info("lazy", v=foundation.lazy(lambda: log.info("inside_lazy", obj=Loud()) or 7))
+        assert foundation.flush(WAIT)
+        assert [(r["event"], r.get("me") or r.get("obj") or r.get("v") or r.get("n"))
+                for r in out.records()] == [
+            ("inside_repr", "<Loud>"), ("outer", "Loud()"),
+            ("<LoudEvent>", 1), ("loud_event", None),
+            ("inside_lazy", "<Loud>"), ("lazy", 7)]
+        assert foundation.stats()["errors"] == 0
+
     SINK_ERRORS = [
         OSError(errno.ENOSPC, "No space left on device"),
         ValueError("I/O operation on closed file."),
