@@ -1799,6 +1799,11 @@ class _SinkBroken(Exception):
 _MAX_DEFERRED = 1000
 
 
+#: A batch write failed and its lines are tried one by one: after this many
+#: failures in a row the sink is failing for every line, not for a bad one.
+_GIVE_UP_AFTER = 8
+
+
 class _Output:
     """Renders records and writes them to the sink: one ``write()`` per call.
 
@@ -1942,6 +1947,12 @@ class _Output:
             self.sink.write(lines[0] if len(lines) == 1 else "".join(lines), data)
         except BaseException as exc:
             self.in_sink = 0
+            if len(lines) > 1 and isinstance(exc, Exception) and not isinstance(
+                    exc, (BrokenPipeError, RecursionError, _SinkBroken)):
+                self._send_each(lines[1:] if reported else lines)
+                if reported:  # not a record: its count waits for the next write
+                    self.drops.add(reported, before_output=False, again=True)
+                return
             self.emitted += count
             self.drops.add(count, before_output=False)
             if reported:
@@ -1957,6 +1968,23 @@ class _Output:
         self.emitted += len(lines)
         self.written += len(lines)
         self.bytes_written += len(data)
+
+    def _send_each(self, lines: list) -> None:
+        """A batch write failed: write its lines one by one, so that only the lines the sink rejects are lost.
+
+        Each failure is counted and reported as any failed write is. After
+        ``_GIVE_UP_AFTER`` failures in a row the sink is taken to be failing for
+        every line: the rest are counted as dropped without a try.
+        """
+        failed_in_a_row = 0
+        for line in lines:
+            if failed_in_a_row >= _GIVE_UP_AFTER:
+                self.emitted += 1
+                self.drops.add(1, before_output=False)
+                continue
+            written = self.written
+            self._send([line], line.encode("utf-8", "backslashreplace"))
+            failed_in_a_row = 0 if self.written > written else failed_in_a_row + 1
 
     def _render(self, items: list, strict: bool) -> list:
         """Render ``items``; ``strict``: check every value (else the batch check does)."""

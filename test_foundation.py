@@ -770,6 +770,47 @@ class TestErrors:
         assert stats["errors"] >= 1
         assert stats["written"] + stats["dropped"] == stats["emitted"] == 1
 
+    def test_one_bad_record_costs_only_itself(self, log):
+        """A sink that rejects 1 record in 1,000: the other 999 of each batch are written, the bad ones counted."""
+
+        class Picky(io.StringIO):
+            def write(self, text):
+                if '"i":' in text and any(f'"i":{n},' in text for n in (500, 1500, 2500)):
+                    raise ValueError("rejected")
+                return super().write(text)
+
+        sink = Picky()
+        foundation.configure(stream=sink, format="json", batch_size=1000, flush_interval=60)
+        for i in range(3000):
+            log.info("r", i=i, pad="x")
+        assert foundation.flush(WAIT)
+        log.info("after")  # carries the drop report
+        assert foundation.flush(WAIT)
+        records = [loads(line) for line in sink.getvalue().splitlines()]
+        written = [r["i"] for r in records if r["event"] == "r"]
+        assert written == [i for i in range(3000) if i not in (500, 1500, 2500)]
+        assert sum(r["count"] for r in records if r["event"] == "logs_dropped") == 3
+        stats = foundation.stats()
+        assert (stats["dropped"], stats["errors"]) == (3, 3)
+
+    def test_sink_failing_every_write_is_not_tried_line_by_line_for_long(self, log):
+        """A sink that fails every write: a failed batch is retried one line at a time a few times only."""
+        calls = []
+
+        class Dead:
+            def write(self, text):
+                calls.append(text.count("\n"))
+                raise OSError(errno.EIO, "I/O error")
+
+        foundation.configure(stream=Dead(), format="json", batch_size=500, flush_interval=60)
+        for i in range(500):
+            log.info("r", i=i)
+        foundation.flush(WAIT)
+        # The batch, eight single lines, then at most the flush's try at the drop report.
+        assert calls[:9] == [500] + [1] * 8 and calls[9:] in ([], [1])
+        stats = foundation.stats()
+        assert (stats["written"], stats["dropped"], stats["emitted"]) == (0, 500, 500)
+
     def test_sink_errors_reported_on_stderr_once_a_second_with_suppressed_count(self):
         """Sink errors give one stderr line per second; the next line says how many were suppressed."""
         result = run_python("""
