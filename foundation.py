@@ -2512,6 +2512,14 @@ class Handler(logging.Handler):
         if self.route is _QUEUED:
             await self.queue.wait_for_room(min(count, self.queue.maxsize))
 
+    async def wait_for_cancellable_room(self, count: int) -> None:
+        """``wait_for_room()`` for ``count`` records not handed over yet: counted as dropped if cancelled."""
+        try:
+            await self.wait_for_room(count)
+        except BaseException:  # CancelledError (a BaseException since 3.8), or the loop closing
+            self.output.drops.add(count, before_output=True)
+            raise
+
     # -- flush, stop, close ------------------------------------------------------
     def flush_wait(self, timeout: float | None = None) -> bool:
         """Wait until every record handed on before the call is written and the sink flushed."""
@@ -2702,10 +2710,14 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
 
 
 async def _wait_for_room(handler: Handler, exc_info: Any) -> Any:
-    """The async twins' slow path: wait on the event loop for room; return ``exc_info`` kept."""
+    """The async twins' slow path: wait on the event loop for room; return ``exc_info`` kept.
+
+    A task cancelled while it waits has not handed its record over: it is
+    counted as dropped (and reported), not lost silently.
+    """
     if exc_info is True:
         exc_info = sys.exc_info()  # before the await can lose it
-    await handler.wait_for_room()
+    await handler.wait_for_cancellable_room(1)
     return exc_info
 
 
@@ -3136,7 +3148,7 @@ class _AsyncBatch(_Batch):
         while records and handler is not None:
             room = handler.room()
             if room <= 0:
-                await handler.wait_for_room(len(records))
+                await handler.wait_for_cancellable_room(len(records))
                 continue
             self._records, records = records[:room], records[room:]
             self.hand_off()

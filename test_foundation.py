@@ -3488,6 +3488,41 @@ class TestLoggerFacade:
         assert [r["event"] for r in gate.records()] == ["gate", "fill", "fill", "waited"]
         assert foundation.stats()["dropped"] == 0
 
+    @pytest.mark.parametrize("how", ["ainfo", "batch_async"])
+    def test_cancelled_while_waiting_for_room_is_counted(self, how, gate, log):
+        """A task cancelled while its records wait for room: they are counted as dropped and reported."""
+        foundation.configure(stream=gate, format="json", overflow="block", queue_size=2)
+        wait_writer_held(gate)
+        log.info("fill", seq=0)
+        log.info("fill", seq=1)
+
+        async def call():
+            if how == "ainfo":
+                await log.ainfo("cancelled")
+            else:
+                async with log.batch_async() as batch:
+                    await batch.info("cancelled", n=1)
+                    await batch.info("cancelled", n=2)
+
+        async def main():
+            task = asyncio.ensure_future(call())
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+        gate.gate.set()
+        assert foundation.flush(WAIT)
+        count = 1 if how == "ainfo" else 2
+        stats = foundation.stats()
+        assert stats["dropped"] == count and stats["written"] + stats["dropped"] == stats["emitted"]
+        events = [r["event"] for r in gate.records()]
+        assert "cancelled" not in events
+        assert [r["count"] for r in gate.records() if r["event"] == "logs_dropped"] == [count]
+
     # -- batches --------------------------------------------------------------------
     def test_batch_hands_records_on_when_the_block_ends(self, log):
         """batch(): records are held until the block ends, then written in order."""
