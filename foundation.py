@@ -2189,16 +2189,18 @@ class _BatchQueue:
     def _put_full(self, entry: tuple) -> None:
         """The queue is full: drop and count, or wait for room.
 
-        Nobody waits for itself (the writer thread logging from the sink) or for
-        a writer that has stopped.
+        Nobody waits for a writer that has stopped (the record goes in; the
+        handler writes what the drain missed), and the writer thread does not
+        wait for itself: what it logs into its own full queue (a sink or a
+        processor that logs) is dropped and counted, as in drop mode.
         """
-        if not self.block:
+        if not self.alive:
+            self._items.append(entry)
+            return
+        if not self.block or threading.get_ident() == self.writer_ident:
             self.drops.add(1, before_output=True)
             self._urgent = True
             self._wake.put(None)
-            return
-        if not self.alive or threading.get_ident() == self.writer_ident:
-            self._items.append(entry)
             return
         with self._room:
             self._waiting += 1

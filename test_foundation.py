@@ -2915,6 +2915,35 @@ class TestWriter:
         events = [loads(line)["event"] for line in split_lines("".join(chunks))]
         assert sorted(events) == ["from_sink", "outer"]
 
+    def test_writer_logging_into_its_own_full_queue_keeps_the_bound(self, log):
+        """A sink that logs on every write, queue full: the depth keeps the bound; the excess is counted."""
+        depths = []
+        chatty = threading.Event()
+        chatty.set()
+
+        class Chatty(io.StringIO):
+            def write(self, text):
+                depths.append(len(queue))
+                if chatty.is_set():
+                    for _ in range(20):
+                        log.warning("from_sink")
+                return super().write(text)
+
+        sink = Chatty()
+        foundation.configure(stream=sink, format="json", queue_size=50, batch_size=10)
+        queue = own_handlers()[0].queue
+        for i in range(200):
+            log.info("r", i=i)
+        chatty.clear()
+        assert foundation.flush(WAIT)
+        # The bound, plus the one record another producer (this thread) may add at the same moment.
+        assert max(depths) <= 50 + 1, max(depths)
+        stats = foundation.stats()
+        assert stats["dropped"] > 0
+        assert stats["written"] + stats["dropped"] == stats["emitted"]
+        assert [loads(line)["i"] for line in sink.getvalue().splitlines()
+                if loads(line)["event"] == "r"] == list(range(200))
+
     @pytest.mark.parametrize("mode", MODES)
     def test_repr_that_logs_does_not_deadlock(self, mode, log):
         """A field whose __repr__ logs neither deadlocks nor loses a record."""
