@@ -3290,6 +3290,35 @@ def _redact(value: Any, what: str) -> tuple:
     return names
 
 
+def _signals(value: Any, what: str) -> tuple:
+    """``flush_on_signals``: False or None (off), True (SIGTERM), or signals by number or name."""
+    if value is None or value is False:
+        return ()
+    import signal  # here, not at import: most programs never ask for it
+
+    items = (signal.SIGTERM,) if value is True else (value,) if isinstance(value, (str, int)) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{what} must be True, False or a list of signals, got {value!r}") from None
+    found = []
+    for item in items:
+        if isinstance(item, str):
+            name = item.upper() if item.upper().startswith("SIG") else "SIG" + item.upper()
+            sig = getattr(signal, name, None)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            sig = next((s for s in signal.Signals if s == item), None)
+        else:
+            raise TypeError(f"{what} must hold signal numbers or names, got {item!r}")
+        if not isinstance(sig, signal.Signals) or sig.name in ("SIGKILL", "SIGSTOP"):
+            raise ValueError(f"{what}: {item!r} is not a signal a handler can catch")
+        found.append(sig)
+    if found and threading.current_thread() is not threading.main_thread():
+        raise ValueError(f"{what}: signal handlers can only be installed from the main thread; "
+                         "call configure() there")
+    return tuple(dict.fromkeys(found))
+
+
 _FORMAT_NAMES = tuple(_FORMATS)
 
 
@@ -3340,6 +3369,7 @@ _OPTIONS = {
     "max_bytes": _Option(_int_range(0, 1 << 60), 0),
     "backups": _Option(_int_range(1, 1000), 5),
     "shutdown_timeout": _Option(_positive_float, 2.0),
+    "flush_on_signals": _Option(_signals, (), scope="configure"),
 }
 #: The options a Formatter takes, and those a Handler takes.
 _FORMATTER_OPTIONS = tuple(name for name, o in _OPTIONS.items() if o.scope == "formatter")
@@ -3525,6 +3555,7 @@ def _install(cfg: dict) -> None:
     for name, level in cfg["module_levels"].items():
         logging.getLogger(name).setLevel(level)
     _state.module_levels = dict(cfg["module_levels"])
+    _catch_signals(cfg["flush_on_signals"])
     _state.configured = True
     _register_process_hooks()
 
@@ -3598,6 +3629,50 @@ def _shutdown_at_exit(handlers: Callable[[], list] = _handlers) -> None:
 
 atexit.register(_shutdown_at_exit)
 _process_hooks_registered = False
+
+
+#: The signals flush_on_signals catches, each with the handler that was there before ours.
+_caught_signals: dict = {}
+
+
+def _catch_signals(signals: tuple) -> None:
+    """Catch ``signals`` with ``_on_signal``; give back the others caught before to their previous handler."""
+    if not signals and not _caught_signals:
+        return
+    import signal
+
+    for sig in list(_caught_signals):
+        if sig not in signals:
+            if signal.getsignal(sig) is _on_signal:
+                signal.signal(sig, _caught_signals[sig])
+            del _caught_signals[sig]
+    for sig in signals:
+        if signal.getsignal(sig) is not _on_signal:
+            _caught_signals[sig] = signal.signal(sig, _on_signal)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    """flush_on_signals: write what is queued, then do what would have happened without us.
+
+    A previous Python handler is called (the program goes on, or exits, as it
+    decides), so only a flush is needed. With the default action the process
+    is about to die: the writers are stopped as at exit (what a stuck sink
+    keeps is counted and reported), then the signal is raised again with the
+    default action, so the exit status is the one it would have been.
+    """
+    import signal
+
+    previous = _caught_signals.get(signum, signal.SIG_DFL)
+    if callable(previous):
+        handler = _state.handler
+        flush(handler.shutdown_timeout if handler is not None else 2.0)
+        previous(signum, frame)
+        return
+    if previous == signal.SIG_IGN:
+        return
+    _shutdown_at_exit()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _register_process_hooks() -> None:

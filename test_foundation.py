@@ -4199,6 +4199,32 @@ class TestConfiguration:
 
 
 class TestConfigurationEdges:
+    @pytest.mark.parametrize("value,error", [
+        ("SIGKILL", ValueError), (9, ValueError), ("nope", ValueError), (3.5, TypeError),
+        ([signal.SIGTERM, "SIGSTOP"], ValueError), (object(), TypeError),
+    ])
+    def test_flush_on_signals_bad_value_is_a_clear_error(self, value, error):
+        """A signal that cannot be caught, or not a signal: an error naming the option, nothing installed."""
+        with pytest.raises(error, match="flush_on_signals"):
+            foundation.configure(flush_on_signals=value)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+    def test_flush_on_signals_from_a_thread_is_a_clear_error(self):
+        """Signal handlers can only be installed from the main thread: configure() says so."""
+        errors = []
+
+        def configure():
+            try:
+                foundation.configure(flush_on_signals=True)
+            except ValueError as exc:
+                errors.append(str(exc))
+
+        thread = threading.Thread(target=configure)
+        thread.start()
+        thread.join(WAIT)
+        assert not thread.is_alive()
+        assert len(errors) == 1 and "main thread" in errors[0]
+
     @pytest.mark.parametrize("batch", [False, True])
     def test_record_put_while_configure_drains_is_written(self, batch, tmp_path, log):
         """A thread that chose the old handler puts its record after configure() drained it: written."""
@@ -4446,6 +4472,69 @@ class TestProcess:
         assert written + dropped == logged
         assert reported == dropped
         assert written_all + dropped == emitted
+
+    @pytest.mark.parametrize("previous,code", [("default", -signal.SIGTERM), ("handler", 7)])
+    def test_flush_on_signals_writes_what_is_queued_then_lets_the_signal_act(self, previous, code, tmp_path):
+        """SIGTERM with flush_on_signals: the queued records are written; the exit status is unchanged."""
+        path = tmp_path / "sig.log"
+        result = run_python("""
+            import os, signal, sys, foundation
+            if sys.argv[2] == "handler":
+                signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(7))
+            # A long interval and huge batches: the records are queued when the signal arrives.
+            foundation.configure(file=sys.argv[1], format="json", flush_on_signals=True,
+                                 flush_interval=60, batch_size=100000)
+            log = foundation.get_logger("app")
+            for i in range(10000):
+                log.info("r", i=i)
+            os.kill(os.getpid(), signal.SIGTERM)
+            log.info("not_reached")
+        """, path, previous)
+        assert result.returncode == code, result.stderr
+        assert [r["i"] for r in read_json_lines(path)] == list(range(10000))
+
+    def test_flush_on_signals_is_off_by_default_and_given_back(self):
+        """No handler is installed unless asked; configure() without it gives the signal back."""
+        result = run_python("""
+            import signal, foundation
+            foundation.configure()
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+            foundation.configure(flush_on_signals=["SIGTERM", "usr1"])
+            assert signal.getsignal(signal.SIGTERM) is foundation._on_signal
+            assert signal.getsignal(signal.SIGUSR1) is foundation._on_signal
+            foundation.configure(flush_on_signals=[signal.SIGUSR1])
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+            foundation.configure()
+            assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+        """)
+        assert (result.returncode, result.stderr) == (0, "")
+
+    @pytest.mark.parametrize("flag,join,written", [(False, False, 0), (True, False, 8000), (False, True, 8000)])
+    def test_pool_workers_records_survive_pool_exit_with_flush_on_signals(self, flag, join, written, tmp_path):
+        """Pool.__exit__ terminates its workers (SIGTERM): their records are written with flush_on_signals,
+        or when the block ends with close() and join(), as README says."""
+        path = tmp_path / "pool.log"
+        result = run_python("""
+            import multiprocessing, sys, warnings
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads
+            import foundation
+
+            def work(i):
+                foundation.get_logger("worker").info("work", i=i)
+                return i
+
+            foundation.configure(file=sys.argv[1], format="json", flush_on_signals=sys.argv[2] == "True",
+                                 flush_interval=60, batch_size=100000)
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                pool.map(work, range(8000))
+                if sys.argv[3] == "True":
+                    pool.close()
+                    pool.join()
+        """, path, flag, join)
+        assert result.returncode == 0, result.stderr
+        records = read_json_lines(path) if path.exists() else []
+        assert len(records) == written
+        assert sorted(r["i"] for r in records) == list(range(written))
 
     @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork()")
     def test_fork_child_logs_and_its_records_are_written(self, tmp_path):
