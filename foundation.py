@@ -379,11 +379,12 @@ class _Fields:
     bound values.
     """
 
-    __slots__ = ("fields", "plain")
+    __slots__ = ("fields", "plain", "text")
 
     def __init__(self, fields: dict) -> None:
         self.fields = _SharedFields(fields)
         self.plain = all(type(v) in _PLAIN for v in fields.values())
+        self.text = sum(len(v) for v in fields.values() if type(v) is str)  # characters of text
 
 
 _NO_FIELDS = _Fields({})  # the shared empty set: compared by identity on the hot path
@@ -713,6 +714,63 @@ def _entry(record: _Record) -> tuple:
     return _entry_items(_instance_dict(record))
 
 
+#: Entries holding more characters of text than this (event, strings, exception)
+#: count against ``queue_bytes``; lighter ones only against ``queue_size``.
+_LIGHT_TEXT = 1024
+
+
+class _HeavyEntry(tuple):
+    """An entry holding more than ``_LIGHT_TEXT`` characters; ``text`` says how many."""
+
+    text: int
+
+
+def _text_of(value: Any) -> int:
+    """About how many characters of text ``value`` holds (plain data: str, numbers, lists, dicts)."""
+    t = type(value)
+    if t is str:
+        return len(value)
+    if t is list:
+        return sum(map(_text_of, value))
+    if t is dict or t is _CopiedFields or t is _SharedFields:
+        return sum(map(len, value)) + sum(map(_text_of, value.values()))
+    return 0
+
+
+def _cut_text(value: Any, limit: int) -> Any:
+    """``value`` with every string longer than ``limit`` cut (``_truncate``), nested ones too."""
+    t = type(value)
+    if t is str:
+        return _truncate(value, limit)
+    if t is list:
+        return [_cut_text(v, limit) for v in value]
+    if t is dict or t is _SharedFields:
+        return {k: _cut_text(v, limit) for k, v in value.items()}
+    if t is _CopiedFields:
+        return _CopiedFields([(k, _cut_text(v, limit)) for k, v in value.items()])
+    return value
+
+
+def _weighed(entry: tuple, limit: int) -> tuple:
+    """Return ``entry`` as the queue takes it: strings cut to ``limit``, marked heavy if it is.
+
+    Values are cut before they are queued, so that memory is bounded by what
+    will be written; a heavy entry (``_HeavyEntry``) counts against ``queue_bytes``.
+    """
+    event, fields, exc_text, stack = entry[_EVENT], entry[_FIELDS], entry[_EXC_TEXT], entry[_STACK]
+    text = len(event) + _text_of(fields) + len(exc_text or "") + len(stack or "")
+    if text <= _LIGHT_TEXT:
+        return entry
+    if text > limit:
+        event, fields = _truncate(event, limit), _cut_text(fields, limit)
+        exc_text = exc_text and _truncate(exc_text, limit)
+        stack = stack and _truncate(stack, limit)
+        text = len(event) + _text_of(fields) + len(exc_text or "") + len(stack or "")
+    heavy = _HeavyEntry((*entry[:_EVENT], event, fields, exc_text, stack, *entry[_STACK + 1:]))
+    heavy.text = text
+    return heavy
+
+
 def _new_entry(created: float, levelno: int, name: str, event: str, fields: dict,
                exc_text: str | None = None, stack: str | None = None,
                filename: str = "(unknown file)", lineno: int = 0) -> tuple:
@@ -776,8 +834,13 @@ def _escape_control(text: str) -> str:
 
 
 def _truncate(text: str, limit: int) -> str:
-    """Cut ``text`` to ``limit`` characters, ending it with ``…[truncated N chars]``."""
+    """Cut ``text`` to ``limit`` characters, ending it with ``…[truncated N chars]``.
+
+    A text cut already (before it was queued) is returned as it is.
+    """
     if len(text) <= limit:
+        return text
+    if len(text) - limit <= 40 and text.startswith("…[truncated ", limit) and text.endswith(" chars]"):
         return text
     return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
 
@@ -899,10 +962,12 @@ class _Sanitizer:
     for a bad value: a ``repr()`` that raises gives ``<unrepresentable TypeName>``.
     """
 
-    def __init__(self, redactor: _Redactor, max_depth: int, max_items: int = 1000) -> None:
+    def __init__(self, redactor: _Redactor, max_depth: int, max_items: int = 1000,
+                 max_length: int = 65536) -> None:
         self.redactor = redactor
         self.max_depth = max_depth
         self.max_items = max_items
+        self.max_length = max_length  # strings longer are cut before they are queued (_weighed)
 
     def fields(self, fields: dict) -> _CopiedFields:
         """Return a copy of ``fields`` whose values are all plain data (nested secrets redacted)."""
@@ -1551,7 +1616,8 @@ def _make_format(cfg: dict, sink: _Sink | None = None) -> _Format:
         emoji=_emoji_wanted(cfg["emoji"], cfg["format"], sink),
         colors=cfg["format"] == "key_value" and _colors_wanted(cfg["colors"], sink),
         redactor=redactor, max_value_length=cfg["max_value_length"], max_fields=cfg["max_fields"],
-        sanitizer=_Sanitizer(redactor, cfg["max_depth"], cfg["max_fields"]), callsite=cfg["callsite"])
+        sanitizer=_Sanitizer(redactor, cfg["max_depth"], cfg["max_fields"], cfg["max_value_length"]),
+        callsite=cfg["callsite"])
     _all_formats.add(fmt)
     return fmt
 
@@ -2145,8 +2211,10 @@ class _BatchQueue:
     """
 
     def __init__(self, maxsize: int, overflow: str, batch_size: int, interval: float,
-                 drops: _Drops) -> None:
+                 drops: _Drops, max_text: int = 32 << 20) -> None:
         self.maxsize = maxsize
+        self.max_text = max_text  # queue_bytes: the text of the heavy entries queued, at most
+        self.text = 0  # ... and now (changed under _room)
         self.overflow = overflow
         self.block = overflow == "block"
         self.batch_size = batch_size
@@ -2169,7 +2237,7 @@ class _BatchQueue:
     def put(self, entry: tuple) -> None:
         items = self._items
         n = len(items)
-        if n < self.maxsize:
+        if n < self.maxsize and type(entry) is tuple:
             items.append(entry)
             if self._sleeping and (n >= self._wake_len or entry[_LEVELNO] >= ERROR):
                 self._wake.put(None)
@@ -2178,7 +2246,7 @@ class _BatchQueue:
 
     def put_many(self, entries: list) -> None:
         items = self._items
-        if len(items) + len(entries) <= self.maxsize:
+        if len(items) + len(entries) <= self.maxsize and _HeavyEntry not in set(map(type, entries)):
             items.extend(entries)
             if self._sleeping and len(items) > self._wake_len:
                 self._wake.put(None)
@@ -2194,38 +2262,53 @@ class _BatchQueue:
         wait for itself: what it logs into its own full queue (a sink or a
         processor that logs) is dropped and counted, as in drop mode.
         """
+        text = entry.text if type(entry) is _HeavyEntry else 0
         if not self.alive:
             self._items.append(entry)
             return
-        if not self.block or threading.get_ident() == self.writer_ident:
-            self.drops.add(1, before_output=True)
-            self._urgent = True
-            self._wake.put(None)
-            return
         with self._room:
-            self._waiting += 1
-            try:
-                while len(self._items) >= self.maxsize and self.alive:
+            if not self._fits(text):
+                if not self.block or threading.get_ident() == self.writer_ident:
+                    self.drops.add(1, before_output=True)
                     self._urgent = True
                     self._wake.put(None)
-                    self._room.wait(0.05)
-            finally:
-                self._waiting -= 1
-        self._items.append(entry)
+                    return
+                self._waiting += 1
+                try:
+                    while not self._fits(text) and self.alive:
+                        self._urgent = True
+                        self._wake.put(None)
+                        self._room.wait(0.05)
+                finally:
+                    self._waiting -= 1
+            self.text += text
+            self._items.append(entry)
+        if self._sleeping and text:
+            self._wake.put(None)
+
+    def _fits(self, text: int) -> bool:
+        """Whether an entry with ``text`` characters (0 if light) keeps both bounds.
+
+        A heavy entry always fits an empty text budget, whatever its size.
+        """
+        return len(self._items) < self.maxsize and (
+            not text or not self.text or self.text + text <= self.max_text)
 
     def room(self) -> int:
         """How many records fit before the bound (0 or less: full).
 
         Always room in drop mode and once the writer has stopped: nobody waits then.
         """
-        return self.maxsize - len(self._items) if self.block and self.alive else self.maxsize
+        if not (self.block and self.alive):
+            return self.maxsize
+        return self.maxsize - len(self._items) if self.text < self.max_text else 0
 
     async def wait_for_room(self, count: int = 1) -> None:
         """Sleep on the event loop until ``count`` records fit (or the writer has stopped)."""
         import asyncio  # here, not at import: only async programs pay for it
 
         delay = 0.0005
-        while len(self._items) + count > self.maxsize and self.alive:
+        while (len(self._items) + count > self.maxsize or self.text >= self.max_text) and self.alive:
             self._urgent = True
             self._wake.put(None)
             await asyncio.sleep(delay)
@@ -2263,13 +2346,20 @@ class _BatchQueue:
         self._urgent = False
         pop = items.popleft
         count = min(len(items), self.batch_size)
-        if not self._controls:
+        if not self._controls and not self.text:
             batch = [pop() for _ in repeat(None, count)]
-        else:
+        else:  # a barrier ends a batch, and so does a quarter of queue_bytes of text
             batch = []
+            text = 0
             for _ in repeat(None, count):
                 item = pop()
-                if type(item) is _Control:
+                if type(item) is _HeavyEntry:
+                    text += item.text
+                    if text > self.max_text // 4 and batch:
+                        items.appendleft(item)
+                        self._urgent = True
+                        break
+                elif type(item) is _Control:
                     if batch:
                         items.appendleft(item)  # handled first on the next take
                         self._urgent = True
@@ -2279,6 +2369,8 @@ class _BatchQueue:
                     return item
                 batch.append(item)
         with self._room:  # once a batch, under the lock: a producer about to wait is not missed
+            if self.text:
+                self.text -= sum([e.text for e in batch if type(e) is _HeavyEntry])
             if self._waiting:
                 self._room.notify_all()
         return batch
@@ -2290,6 +2382,8 @@ class _BatchQueue:
         while items:
             item = items.popleft()
             (controls if type(item) is _Control else records).append(item)
+        with self._room:
+            self.text = 0
         return records, controls
 
 
@@ -2396,7 +2490,7 @@ class Handler(logging.Handler):
         self._said_at_exit = False
         if self.mode == "queue" and not sink.is_tty:  # a terminal shows each line at once
             self.queue = _BatchQueue(cfg["queue_size"], cfg["overflow"], cfg["batch_size"],
-                                     cfg["flush_interval"], self.output.drops)
+                                     cfg["flush_interval"], self.output.drops, cfg["queue_bytes"])
             self.writer = _Writer(self.queue, self.output)
             try:
                 self.writer.start()
@@ -2419,7 +2513,7 @@ class Handler(logging.Handler):
                 if entry is None:
                     return False
             else:
-                entry = _entry(record)
+                entry = _weighed(_entry(record), self.output.format.sanitizer.max_length)
         except RecursionError:
             raise
         except Exception as exc:
@@ -2445,18 +2539,6 @@ class Handler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
 
-    def handle_many(self, records: list) -> None:
-        """Hand on the records of a batch (all ours) in one go."""
-        try:
-            entries = [e for e in map(self._accept, records) if e is not None] if self.filters \
-                else list(map(_entry, records))
-        except RecursionError:
-            raise
-        except Exception as exc:
-            self._lost(len(records), exc)
-            return
-        self.put_entries(entries)
-
     def put_entries(self, entries: list) -> None:
         """Hand on entries (see ``_entry()``) in one hand-off."""
         if self.route is _QUEUED:
@@ -2476,7 +2558,7 @@ class Handler(logging.Handler):
                 record = result
         if type(record) is not _Record:
             record = _adopt(record, self.output.format.sanitizer)
-        return _entry(record)
+        return _weighed(_entry(record), self.output.format.sanitizer.max_length)
 
     def _lost(self, count: int, exc: Exception) -> None:
         """A hand-off failed (a filter or a foreign record raised): count the records, report."""
@@ -2641,7 +2723,7 @@ class Handler(logging.Handler):
             return
         old = self.queue
         self.queue = _BatchQueue(old.maxsize, old.overflow, old.batch_size, old.interval,
-                                 self.output.drops)
+                                 self.output.drops, old.max_text)
         self.writer = _Writer(self.queue, self.output)
         self.writer.start()
 
@@ -2865,13 +2947,20 @@ class Logger:
             else:
                 merged = {**ctx.fields, **bound.fields, **fields}
                 plain = ctx.plain and bound.plain
+            text = ctx.text + bound.text  # characters of text, at least: see _weighed()
             if plain:
                 for value in fields.values():
-                    if type(value) not in _PLAIN:
+                    kind = type(value)
+                    if kind is str:
+                        text += len(value)
+                    elif kind not in _PLAIN:
                         plain = False
                         break
             if type(event) is not str or args or not plain:
                 event, merged = _run_callers_code(event, args, merged, plain)
+                text = len(event) + _text_of(merged)
+            else:
+                text += len(event)
             if merged:  # secrets are hidden before any handler sees the record
                 redactor = _state.redactor
                 if type(merged) is _SharedFields:  # a bound logger's: decided once per dict
@@ -2889,6 +2978,8 @@ class Logger:
                                        *_caller_place())
                 else:
                     entry = _new_entry(_time(), level, self.name, event, merged, exc_text, stack)
+                if text > _LIGHT_TEXT or exc_text or stack:
+                    entry = _weighed(entry, _state.sanitizer.max_length)
                 if handler is None:
                     collect.append(entry)
                     return
@@ -3357,6 +3448,7 @@ _OPTIONS = {
     "colors": _Option(_optional_bool, None, scope="formatter"),
     "mode": _Option(_choice(("queue", "sync")), "queue", ("FOUNDATION_LOG_MODE",)),
     "queue_size": _Option(_int_range(1, 10_000_000), 10_000, ("FOUNDATION_LOG_QUEUE_SIZE",)),
+    "queue_bytes": _Option(_int_range(1 << 16, 1 << 40), 32 << 20),
     "overflow": _Option(_choice(("block", "drop")), "block", ("FOUNDATION_LOG_OVERFLOW",)),
     "batch_size": _Option(_int_range(1, 1_000_000), 1000),
     "flush_interval": _Option(_positive_float, 0.1),

@@ -3249,6 +3249,89 @@ class TestWriterEdges:
     MAX_BYTES = 2000
     BATCH = 10
 
+    # -- memory bounded in bytes ----------------------------------------------------
+    @pytest.mark.parametrize("case", ["five_megabyte_values", "full_queue_of_64k_values"])
+    def test_memory_is_bounded_in_bytes(self, case):
+        """A sink that holds every write: 200 values of 5 MB, or 10,000 of 64 KiB, stay under about 64 MB."""
+        result = run_python("""
+            import json, resource, sys, threading, foundation
+            gate = threading.Event()
+
+            class Held:
+                def write(self, text):
+                    gate.wait()
+
+            log = foundation.get_logger("app")
+            foundation.configure(stream=Held(), format="json", overflow="drop")
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            if sys.argv[1] == "five_megabyte_values":
+                for i in range(200):
+                    log.info("r", i=i, v="x" * 5_000_000)
+            else:
+                for i in range(10000):
+                    log.info("r", i=i, v=("%05d" % i) * (65536 // 5))
+            grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before  # KiB on Linux
+            gate.set()
+            assert foundation.flush(30)
+            print(json.dumps([grown // 1024, foundation.stats()]))
+        """, case)
+        assert result.returncode == 0, result.stderr
+        grown_mb, stats = json.loads(result.stdout)
+        assert grown_mb < 100, grown_mb  # before the byte bound: 970 MB and 680 MB
+        assert stats["written"] + stats["dropped"] == stats["emitted"]
+        if case == "full_queue_of_64k_values":
+            assert stats["dropped"] > 5000
+
+    def test_queue_bytes_bounds_the_text_queued(self, gate, log):
+        """queue_bytes: heavy records past the bound are dropped (drop mode); light ones still go in."""
+        foundation.configure(stream=gate, format="json", overflow="drop", queue_bytes=100_000)
+        wait_writer_held(gate)
+        for i in range(5):
+            log.info("heavy", i=i, v="h" * 30_000)  # three fit in 100,000 characters
+        for i in range(5):
+            log.info("light", i=i)
+        assert foundation.stats()["dropped"] == 2
+        gate.gate.set()
+        assert foundation.flush(WAIT)
+        events = [(r["event"], r.get("i")) for r in gate.records() if r["event"] in ("heavy", "light")]
+        assert events == [("heavy", 0), ("heavy", 1), ("heavy", 2)] + [("light", i) for i in range(5)]
+        assert [r["count"] for r in gate.records() if r["event"] == "logs_dropped"] == [2]
+
+    def test_queue_bytes_blocks_in_block_mode(self, gate, log):
+        """Block mode: a heavy record past queue_bytes waits for room, then goes in; nothing is dropped."""
+        foundation.configure(stream=gate, format="json", queue_bytes=65536)
+        wait_writer_held(gate)
+        log.info("heavy", i=0, v="h" * 40_000)
+        done = threading.Event()
+
+        def second():
+            log.info("heavy", i=1, v="h" * 40_000)
+            done.set()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not done.wait(0.2), "the second heavy record went in past queue_bytes"
+        gate.gate.set()
+        thread.join(WAIT)
+        assert done.is_set()
+        assert foundation.flush(WAIT)
+        assert [r.get("i") for r in gate.records() if r["event"] == "heavy"] == [0, 1]
+        assert foundation.stats()["dropped"] == 0
+
+    def test_values_are_cut_before_they_are_queued(self, gate, log):
+        """A 5 MB value waits in the queue already cut to max_value_length, and is written cut once."""
+        foundation.configure(stream=gate, format="json", max_value_length=1000)
+        wait_writer_held(gate)
+        log.info("big", v="x" * 5_000_000, nested=["y" * 3000])
+        (entry,) = own_handlers()[0].queue._items
+        fields = entry[foundation._FIELDS]
+        assert len(fields["v"]) < 1100 and len(fields["nested"][0]) < 1100
+        gate.gate.set()
+        assert foundation.flush(WAIT)
+        (record,) = [r for r in gate.records() if r["event"] == "big"]
+        assert record["v"] == "x" * 1000 + "…[truncated 4999000 chars]"
+        assert record["nested"] == ["y" * 1000 + "…[truncated 2000 chars]"]
+
     @pytest.mark.parametrize("mode", MODES)
     def test_rotation_keeps_backups_and_loses_nothing(self, mode, tmp_path, log):
         """max_bytes/backups: app.log, .1-.3 only; oldest first, consecutive records up to the last."""
