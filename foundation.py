@@ -383,7 +383,9 @@ class _Fields:
 
     def __init__(self, fields: dict) -> None:
         self.fields = _SharedFields(fields)
-        self.plain = all(type(v) in _PLAIN for v in fields.values())
+        # A str holding "://" is not plain: it may hold a URL's password, which _Sanitizer hides.
+        self.plain = all(type(v) in _PLAIN and (type(v) is not str or "://" not in v)
+                         for v in fields.values())
         self.text = sum(len(v) for v in fields.values() if type(v) is str)  # characters of text
 
 
@@ -805,11 +807,24 @@ class _Pattern:
         return compiled
 
 
-#: Characters escaped in every format: C0 controls, DEL, C1 controls, the line and
-#: paragraph separators, lone surrogates, and the bidirectional overrides that can
-#: make a terminal show text other than what was written.
+#: The invisible characters above U+009F, as literal ranges: Unicode category Cf as
+#: Python 3.9 to 3.13 know it (Unicode 13.0 to 15.1), the line and paragraph
+#: separators and lone surrogates. Soft hyphen; Arabic, Syriac, Mongolian,
+#: Egyptian, shorthand and musical format characters; zero-width space, joiners
+#: and marks; bidirectional embeddings, overrides and isolates; invisible
+#: operators; BOM; interlinear annotation; tags. The unassigned U+2065 and
+#: U+E0000-E001F are taken in to keep the ranges whole.
+_INVISIBLE = ("\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+              "\u2028-\u202e\u2060-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+              "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f")
+#: Characters escaped in every format: C0 controls, DEL, C1 controls and the
+#: invisible characters, which can make a terminal show text other than what
+#: was written. Not a zero-width joiner between two non-ASCII characters that
+#: are not escaped themselves: it joins emoji (👨‍👩‍👧) and letters of some scripts.
+#: Every one of them is a character ``str.isprintable()`` rejects.
 _UNSAFE_CHAR = _Pattern(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+    f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]"  # ... but not a ZWJ between two safe non-ASCII characters:
+    f"(?<![^\x00-\x9f{_INVISIBLE}]\u200d(?=[^\x00-\x9f{_INVISIBLE}]))")
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -819,18 +834,28 @@ def _escape_char(match: re.Match) -> str:
     if short is not None:
         return short
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _escape_char_u(match: re.Match) -> str:
-    """Like ``_escape_char``, with ``\\u00XX`` for every code: logfmt readers decode only that form."""
+    """Like ``_escape_char``, with ``\\uXXXX`` for every code (a UTF-16 pair above U+FFFF):
+    logfmt readers decode only that form, as JSON does."""
     char = match.group()
-    return _SHORT_ESCAPES.get(char) or "\\u%04x" % ord(char)
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    code = ord(char)
+    if code < 0x10000:
+        return "\\u%04x" % code
+    code -= 0x10000
+    return "\\u%04x\\u%04x" % (0xD800 | code >> 10, 0xDC00 | code & 0x3FF)
 
 
 def _escape_control(text: str) -> str:
     """Escape the unsafe characters of ``text`` (``\\n``, ``\\x1b``, ``\\udc80``, ...)."""
-    return _UNSAFE_CHAR.sub(_escape_char, text)
+    return text if text.isprintable() else _UNSAFE_CHAR.sub(_escape_char, text)
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -953,6 +978,43 @@ class _CopiedFields(dict):
 _STR_TYPES = (("decimal", "Decimal"), ("uuid", "UUID"), ("pathlib", "PurePath"))
 
 
+#: ``://user:password@`` in a URL: the user runs to the first ``:``, the password
+#: to the last ``@`` before the authority ends (``/``, ``?``, ``#``, whitespace),
+#: so ``user:p@ss@host`` hides ``p@ss``. The pattern starts with its literal
+#: ``://``, which the regex engine looks for as a substring, and each attempt
+#: stops at the next ``/``: a search is linear. ``_hide_password`` checks the scheme.
+_URL_CREDENTIALS = _Pattern(r"://([^:/?#\s]*):[^/?#\s]+@")
+_SCHEME_TAIL = frozenset("0123456789+-.")
+
+
+def _hide_password(match: re.Match) -> str:
+    """``://user:[REDACTED]@`` if a scheme ends right before ``match``; else the match unchanged.
+
+    A scheme (RFC 3986) is a letter, then letters, digits, ``+``, ``-``, ``.``;
+    its last letter is looked for at most 64 characters back.
+    """
+    text, start = match.string, match.start()
+    stop = max(0, start - 64)
+    while start > stop and text[start - 1] in _SCHEME_TAIL:
+        start -= 1
+    if start and text[start - 1].isascii() and text[start - 1].isalpha():
+        return f"://{match.group(1)}:{_REDACTED}@"
+    return match.group()
+
+
+def _redact_url_credentials(text: str) -> str:
+    """Return ``text`` with the password of each ``scheme://user:password@`` URL in it hidden.
+
+    ``postgres://app:pw@db:5432/x`` becomes ``postgres://app:[REDACTED]@db:5432/x``:
+    scheme, user, host, port, path and query are kept. ``text`` itself when
+    nothing changes; a text without ``://`` costs one substring search.
+    """
+    if "://" not in text:
+        return text
+    hidden = _URL_CREDENTIALS.sub(_hide_password, text)
+    return text if hidden == text else hidden
+
+
 class _Sanitizer:
     """Copy values into plain, JSON-native data on the caller's thread.
 
@@ -960,6 +1022,11 @@ class _Sanitizer:
     with nested secrets redacted, nesting cut at ``max_depth`` and cycles
     replaced by ``"<recursion>"``. Lazy fields are evaluated here. Never raises
     for a bad value: a ``repr()`` that raises gives ``<unrepresentable TypeName>``.
+
+    Secrets are hidden wherever they can be told apart: the value of a secret
+    key, the second item of a ``(name, value)`` pair in a list or tuple whose
+    name is a secret key (``[("Authorization", "Bearer x")]``), and the password
+    of a URL in any string, key or ``repr()`` (``https://user:[REDACTED]@host``).
     """
 
     def __init__(self, redactor: _Redactor, max_depth: int, max_items: int = 1000,
@@ -972,17 +1039,18 @@ class _Sanitizer:
     def fields(self, fields: dict) -> _CopiedFields:
         """Return a copy of ``fields`` whose values are all plain data (nested secrets redacted)."""
         value = self.value
-        return _CopiedFields([(k, v if type(v) in _PLAIN else value(v)) for k, v in fields.items()])
+        return _CopiedFields([(k, v if type(v) in _PLAIN and (type(v) is not str or "://" not in v)
+                               else value(v)) for k, v in fields.items()])
 
     def value(self, v: Any, depth: int = 1, seen: frozenset = frozenset()) -> Any:
         t = type(v)
         if t in _PLAIN:
-            return v
+            return v if t is not str or "://" not in v else _redact_url_credentials(v)
         if t is LazyField:
             v = v.evaluate()
             t = type(v)
             if t in _PLAIN:
-                return v
+                return v if t is not str or "://" not in v else _redact_url_credentials(v)
         if isinstance(v, (dict, list, tuple, set, frozenset, deque, Mapping)):
             if depth > self.max_depth:
                 return "<max depth>"
@@ -990,11 +1058,12 @@ class _Sanitizer:
                 return "<recursion>"
             return self._container(v, depth, seen | {id(v)})
         try:
-            return self._scalar(v)
+            v = self._scalar(v)
         except RecursionError:
             raise
         except Exception:
-            return _safe_repr(v)
+            v = _safe_repr(v)
+        return _redact_url_credentials(v) if type(v) is str else v
 
     def _container(self, v: Any, depth: int, seen: frozenset) -> Any:
         """Copy a container: at most ``max_items`` items, then a marker saying how many more."""
@@ -1006,11 +1075,17 @@ class _Sanitizer:
                 out = {}
                 for key, item in islice(list(v.items()), limit):
                     key = key if type(key) is str else _safe_str(key)
+                    if "://" in key:
+                        key = _redact_url_credentials(key)
                     out[key] = _REDACTED if secret(key) else value(item, depth + 1, seen)
                 if size > limit:
                     out["…"] = f"[{size - limit} more items]"
                 return out
             items = [value(item, depth + 1, seen) for item in islice(v, limit)]
+            secret = self.redactor
+            for pair in items:  # ("Authorization", "Bearer x"): its copy is a list made just now
+                if type(pair) is list and len(pair) == 2 and type(pair[0]) is str and secret(pair[0]):
+                    pair[1] = _REDACTED
             if size > limit:
                 items.append(f"…[{size - limit} more items]")
             return items
@@ -1344,10 +1419,11 @@ def _strftime(layout: str, convert: Callable[[float], time.struct_time], second:
 
 def _quote(text: str, escape: Callable[[re.Match], str] = _escape_char) -> str:
     """Quote ``text`` when it is empty or holds a space, quote, ``=`` or an unsafe character."""
-    if text and text.isprintable() and not (" " in text or '"' in text or "=" in text):
+    printable = text.isprintable()  # no unsafe character: each is one isprintable() rejects
+    if text and printable and not (" " in text or '"' in text or "=" in text):
         return text
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"%s"' % _UNSAFE_CHAR.sub(escape, escaped)
+    return '"%s"' % (escaped if printable else _UNSAFE_CHAR.sub(escape, escaped))
 
 
 def _logfmt_quote(text: str) -> str:
@@ -1793,9 +1869,14 @@ class _Sink:
 
 #: Bytes that never appear in a line: C0 controls but the newline that ends it, and DEL.
 _UNSAFE_BYTES = bytes(range(0x20)).replace(b"\n", b"") + b"\x7f"
-#: UTF-8 of the unsafe characters above U+007F: C1 controls, U+200E/F, U+2028 to
-#: U+202E, U+2066 to U+2069. (Lone surrogates cannot be encoded at all.)
-_UNSAFE_UTF8 = _Pattern(rb"\xc2[\x80-\x9f]|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
+#: UTF-8 of the unsafe characters above U+007F (``_INVISIBLE`` and C1 controls),
+#: the zero-width joiner wherever it is: a batch that holds one is rendered again
+#: with every value checked. (Lone surrogates cannot be encoded at all.)
+_UNSAFE_UTF8 = _Pattern(
+    rb"\xc2[\x80-\x9f\xad]|\xd8[\x80-\x85\x9c]|\xdb\x9d|\xdc\x8f|\xe0\xa2[\x90\x91]|\xe0\xa3\xa2"
+    rb"|\xe1\xa0\x8e|\xe2\x80[\x8b-\x8f\xa8-\xae]|\xe2\x81[\xa0-\xaf]|\xef\xbb\xbf|\xef\xbf[\xb9-\xbb]"
+    rb"|\xf0\x91\x82\xbd|\xf0\x91\x83\x8d|\xf0\x93\x90[\xb0-\xbf]|\xf0\x9b\xb2[\xa0-\xa3]"
+    rb"|\xf0\x9d\x85[\xb3-\xba]|\xf3\xa0[\x80\x81]")
 
 
 #: Batches smaller than this are rendered with every value checked instead.
@@ -1814,7 +1895,7 @@ def _safe_bytes(text: str, lines: int) -> bytes | None:
         return None
     if data.count(b"\n") != lines or len(data.translate(None, _UNSAFE_BYTES)) != len(data):
         return None
-    if (b"\xc2" in data or b"\xe2\x80" in data or b"\xe2\x81" in data) and _UNSAFE_UTF8.search(data):
+    if not data.isascii() and _UNSAFE_UTF8.search(data):
         return None
     return data
 
@@ -2754,11 +2835,13 @@ def _run_callers_code(event: Any, args: tuple, fields: dict, plain: bool) -> tup
         if type(event) is not str:
             event = f"<{type(event).__name__}>"
         return event, fields if plain else _CopiedFields(
-            [(k, v if type(v) in _PLAIN else f"<{type(v).__name__}>") for k, v in fields.items()])
+            [(k, (_redact_url_credentials(v) if type(v) is str else v) if type(v) in _PLAIN
+              else f"<{type(v).__name__}>") for k, v in fields.items()])
     _in_callers_code.active = True
     try:
-        if type(event) is not str or args:
-            event = _format_event(_safe_str(event), args) if args else _safe_str(event)
+        if type(event) is not str or args:  # formatted: it may hold a URL with a password
+            event = _redact_url_credentials(
+                _format_event(_safe_str(event), args) if args else _safe_str(event))
         return event, fields if plain else _state.sanitizer.fields(fields)
     finally:
         _in_callers_code.active = False
@@ -2953,6 +3036,9 @@ class Logger:
                     kind = type(value)
                     if kind is str:
                         text += len(value)
+                        if "://" in value:  # a URL may hold a password: _Sanitizer hides it
+                            plain = False
+                            break
                     elif kind not in _PLAIN:
                         plain = False
                         break

@@ -2527,6 +2527,86 @@ class TestRendering:
 
 
 class TestRenderingEdges:
+    # -- secrets that no key names ----------------------------------------------------
+    URL_CASES = [
+        ("https://user:secret@host/path", "https://user:[REDACTED]@host/path"),
+        ("postgres://u:pw@db:5432/x", "postgres://u:[REDACTED]@db:5432/x"),
+        ("redis://:pw@cache:6379/0", "redis://:[REDACTED]@cache:6379/0"),
+        ("see https://a:p@ss@h/x and ftp://c:d@e", "see https://a:[REDACTED]@h/x and ftp://c:[REDACTED]@e"),
+        ("https://host/no/credentials?x=1", "https://host/no/credentials?x=1"),
+        ("mailto:user@example.com", "mailto:user@example.com"),
+        ("a ://x:y@z with no scheme", "a ://x:y@z with no scheme"),
+    ]
+
+    @pytest.mark.parametrize("value,expected", URL_CASES)
+    def test_url_passwords_are_redacted_wherever_the_string_is(self, value, expected, attach, log):
+        """The password of a URL is hidden in a value, nested, bound, in the context, and in a formatted event."""
+        keep = attach(Keep(), "app")
+        out = capture()
+        foundation.bind_context(ctx=value)
+        try:
+            log.bind(bound=value).info("connect %s", value, dsn=value, nested={"dsns": [value]})
+        finally:
+            foundation.clear_context()
+        (record,) = out.records()
+        assert record["event"] == f"connect {expected}"
+        assert [record[k] for k in ("ctx", "bound", "dsn")] == [expected] * 3
+        assert record["nested"] == {"dsns": [expected]}
+        (other,) = keep.records
+        assert other.getMessage() == f"connect {expected}"
+        assert other.dsn == expected and other.fields["nested"] == {"dsns": [expected]}
+
+    def test_secret_pairs_are_redacted(self, attach, log):
+        """(name, value) pairs with a secret-looking name: the value is hidden, as under a secret key."""
+        keep = attach(Keep(), "app")
+        out = capture()
+        headers = [("Authorization", "Bearer h"), ("Accept", "json"), ["X-Api-Key", "k-1"], ("a", "b", "c")]
+        log.info("request", headers=headers, pairs=(("password", "hunter2"),))
+        (record,) = out.records()
+        assert record["headers"] == [["Authorization", "[REDACTED]"], ["Accept", "json"],
+                                     ["X-Api-Key", "[REDACTED]"], ["a", "b", "c"]]
+        assert record["pairs"] == [["password", "[REDACTED]"]]
+        assert keep.records[0].headers == record["headers"]
+        assert headers[0] == ("Authorization", "Bearer h")  # the caller's data is not changed
+
+    # -- invisible characters ----------------------------------------------------------
+    #: Unicode format characters (category Cf) a terminal does not show.
+    INVISIBLE = ["\u200b", "\ufeff", "\u2060", "\u061c", "\u00ad", "\ufff9", "\U000e0041",
+                 "\U000e0001", "\u200c", "\u2064", "\u180e", "\u0600", "\U0001d173"]
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    def test_invisible_characters_are_escaped_in_every_format(self, fmt, log):
+        """Every Cf character is escaped in events, values and keys; a ZWJ joining emoji is kept."""
+        out = capture(format=fmt, emoji=False)
+        chars = self.INVISIBLE
+        for char in chars:
+            log.info(f"e{char}e", v=f"v{char}v", **{f"k{char}k": 1})
+        family = "👨\u200d👩\u200d👧"
+        log.info("family", v=family, lone="a\u200db")
+        text = out.text()
+        assert_clean(text, len(chars) + 1)
+        raw = [char for char in chars + ["\u200d"] if char in text.replace(family, "")]
+        assert raw == [], f"raw {raw!r} in {text!r}"
+        last = split_lines(text)[-1]
+        if fmt == "json":
+            assert loads(last)["v"] == family and loads(last)["lone"] == "a\u200db"
+        else:
+            assert family in last and "\\u200d" in text_field(last, "lone")
+
+    def test_every_format_character_is_unsafe(self):
+        """The escaped set covers Unicode category Cf as this Python knows it, but the ZWJ inside emoji."""
+        import unicodedata
+        missing = [hex(code) for code in range(0x110000)
+                   if unicodedata.category(chr(code)) == "Cf"
+                   and not foundation._UNSAFE_CHAR.search("a" + chr(code) + "b")]
+        assert missing == []
+        assert foundation._UNSAFE_CHAR.search("👨\u200d👩") is None
+        for code in range(0x80, 0x110000):
+            char = chr(code)
+            if 0xd800 <= code <= 0xdfff or not foundation._UNSAFE_CHAR.search("a" + char + "b"):
+                continue
+            assert foundation._UNSAFE_UTF8.search(char.encode()), hex(code)
+
     def test_logfmt_line_parses_with_the_logfmt_package(self, log):
         """The logfmt package reads back values with spaces, quotes, =, a bare backslash, or empty."""
         logfmt = pytest.importorskip("logfmt")
