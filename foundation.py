@@ -1877,6 +1877,9 @@ _UNSAFE_UTF8 = _Pattern(
     rb"|\xe1\xa0\x8e|\xe2\x80[\x8b-\x8f\xa8-\xae]|\xe2\x81[\xa0-\xaf]|\xef\xbb\xbf|\xef\xbf[\xb9-\xbb]"
     rb"|\xf0\x91\x82\xbd|\xf0\x91\x83\x8d|\xf0\x93\x90[\xb0-\xbf]|\xf0\x9b\xb2[\xa0-\xa3]"
     rb"|\xf0\x9d\x85[\xb3-\xba]|\xf3\xa0[\x80\x81]")
+#: The ASCII bytes: deleted from a batch, they leave its other characters, whole
+#: (UTF-8 never splits one), which is all the pattern above needs to search.
+_ASCII_BYTES = bytes(range(0x80))
 
 
 #: Batches smaller than this are rendered with every value checked instead.
@@ -1895,7 +1898,7 @@ def _safe_bytes(text: str, lines: int) -> bytes | None:
         return None
     if data.count(b"\n") != lines or len(data.translate(None, _UNSAFE_BYTES)) != len(data):
         return None
-    if not data.isascii() and _UNSAFE_UTF8.search(data):
+    if not data.isascii() and _UNSAFE_UTF8.search(data.translate(None, _ASCII_BYTES)):
         return None
     return data
 
