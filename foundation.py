@@ -2266,6 +2266,9 @@ class _Output:
         self._lock = threading.RLock()
         self._busy = False
         self._fork_held = False
+        self._deferred = []
+        self.drops = _Drops()
+        self.emitted = self.written = self.sampled_out = self.bytes_written = self.in_sink = 0
 
 
 class _Control:
@@ -2661,6 +2664,20 @@ class Handler(logging.Handler):
                 control.done.set()
             if self._closed:  # close() had closed the file: do not leave it open again
                 self.output.close_sink(self.shutdown_timeout)
+                self._hand_over_drops()
+
+    def _hand_over_drops(self) -> None:
+        """A closed handler writes no more: the configured handler reports its drops not yet reported.
+
+        They stay counted in this handler's ``counters()`` (``stats()`` counts
+        from the last ``configure()``); only the report moves.
+        """
+        successor = _state.handler
+        if successor is None or successor is self or successor._closed:
+            return
+        count = self.output.drops.take_unreported()
+        if count:
+            successor.output.drops.add(count, before_output=True, again=True)
 
     def _write_direct(self, entries: list) -> None:
         if self.route is _STUCK:
@@ -2669,6 +2686,8 @@ class Handler(logging.Handler):
                 return
             self._finish(self.shutdown_timeout)  # the sink returned at last
         self.output.write_entries(entries, self._direct_timeout)
+        if self._closed:  # a record that reached it after configure() replaced it
+            self._hand_over_drops()
 
     # -- for the async methods ---------------------------------------------------
     def room(self) -> int:
@@ -2772,6 +2791,7 @@ class Handler(logging.Handler):
                     _live_handlers.remove(self)
             if self.route is _DIRECT:
                 self.output.close_sink(self.shutdown_timeout)
+            self._hand_over_drops()
         super().close()
 
     def setFormatter(self, fmt: logging.Formatter | None) -> None:
@@ -2798,11 +2818,11 @@ class Handler(logging.Handler):
     def after_fork_in_child(self) -> None:
         """Re-make the locks and, in queue mode, give the child its own queue and writer.
 
-        Records the parent had queued are the parent's to write, so the child
-        starts empty. A writer already stopped (after shutdown) stays stopped.
+        Records the parent had queued are the parent's to write, and so are its
+        counts and its drops still to report: the child starts empty and at zero.
+        A writer already stopped (after shutdown) stays stopped.
         """
         self.output.after_fork_in_child()
-        self.output.drops.tally.after_fork_in_child()
         if self.route is not _QUEUED:
             return
         old = self.queue
@@ -3894,7 +3914,7 @@ def _after_fork_in_child() -> None:
     # Threads other than the forking one are gone in the child: re-make what
     # they might have held, and restart the writer thread.
     _state.lock = threading.RLock()
-    _state.counters.after_fork_in_child()
+    _state.counters = _Counters()
     _reporter._lock = threading.RLock()
     global _live_lock
     _live_lock = threading.RLock()
