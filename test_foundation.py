@@ -2691,6 +2691,131 @@ class TestRenderingEdges:
             assert re.match(KV_STAMP + r" \[info    \] event", line), repr(line)
 
 
+try:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ImportError:  # a test dependency (tox installs it); without it the property test is skipped
+    st = None
+
+if st is not None:
+    # ---------------------------------------------------------------------------
+    # Property-based: arbitrary events, keys and values
+    # ---------------------------------------------------------------------------
+
+    #: Characters that could break, hide or fake a line, and the ones the formats quote or escape.
+    TRICKY_CHARS = (
+        "\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9b",   # C0, DEL, C1
+        "\u2028", "\u2029",                                        # line and paragraph separators
+        "\u200e", "\u200f", "\u202a", "\u202e", "\u2066", "\u2069",  # bidirectional marks and overrides
+        "\u200b", "\ufeff", "\u00a0", "\u3000",                    # other format characters and spaces
+        "\ud800", "\udbff", "\udc80", "\udfff",                    # lone surrogates
+        " ", '"', "'", "=", "\\", "{", "}", ",", ":", "%", "…", "é", "🔑",
+    )
+    #: Any code point, surrogates included (``st.characters()`` with no codec), biased towards the tricky ones.
+    ANY_CHAR = st.one_of(st.sampled_from(TRICKY_CHARS), st.characters())
+    SHORT_TEXT = st.text(ANY_CHAR, max_size=20)
+    #: Up to 80,000 characters (past the default max_value_length, 65,536), cheap to draw.
+    LONG_TEXT = st.builds(lambda unit, times: unit * times,
+                          st.text(ANY_CHAR, min_size=1, max_size=4), st.integers(250, 20_000))
+    EVENTS = st.one_of(SHORT_TEXT, LONG_TEXT,
+                       st.sampled_from(["", " ", "event", "level", "%s", "%(x)s", "a\nb", "a=b", '"']))
+    #: Keys, colliding ones included. exc_info and stack_info are keywords of the log call, not fields.
+    KEYS = st.one_of(
+        SHORT_TEXT,
+        st.sampled_from(["", " ", "=", '"', "a b", "a=b", 'a"b', "timestamp", "level", "logger", "event",
+                         "exception", "stack", "callsite", "level_", "event_", "msg", "name", "args",
+                         "fields", "message", "password", "domain", "status"]),
+    ).filter(lambda key: key not in ("exc_info", "stack_info"))
+    #: Ints past Python's digit limit for str() (4,300 digits).
+    HUGE_INTS = st.integers(4300, 6000).map(lambda digits: 10 ** digits + 7)
+    SCALARS = st.one_of(
+        st.none(), st.booleans(), st.integers(), HUGE_INTS, HUGE_INTS.map(lambda n: -n),
+        st.floats(), st.sampled_from([float("nan"), float("inf"), float("-inf"), -0.0]),
+        SHORT_TEXT, LONG_TEXT, st.binary(max_size=20), st.sets(st.integers(), max_size=5),
+    )
+    VALUES = st.recursive(
+        SCALARS,
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.lists(inner, max_size=4).map(tuple),
+                                st.dictionaries(KEYS, inner, max_size=4)),
+        max_leaves=12,
+    )
+    #: Keys that collide with the library's and with their renamed forms (level -> level_ -> level__).
+    COLLIDING_KEYS = st.sampled_from(["timestamp", "level", "logger", "event", "exception", "stack",
+                                      "level_", "level__", "event_", "timestamp_"])
+    FIELDS = st.one_of(st.dictionaries(KEYS, VALUES, max_size=6), st.dictionaries(COLLIDING_KEYS, VALUES, max_size=6))
+
+    #: What UNSAFE_RE leaves out but no line may hold raw either: bidi marks and overrides, lone surrogates.
+    HIDDEN_RE = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+    SURROGATE_RE = re.compile("[\ud800-\udfff]")
+    DEFAULT_MAX_VALUE_LENGTH = 65536
+
+
+    def cut(text, limit):
+        """``text`` as the README says a string past ``max_value_length`` is written."""
+        return text if len(text) <= limit else f"{text[:limit]}…[truncated {len(text) - limit} chars]"
+
+
+    def json_object_strictly(line):
+        """Parse a JSON line strictly (no NaN tokens) and fail on a key written twice in one object."""
+        def no_duplicates(pairs):
+            keys = [key for key, _ in pairs]
+            assert len(keys) == len(set(keys)), f"a key written twice: {keys!r} in {line!r}"
+            return dict(pairs)
+
+        return json.loads(line, parse_constant=_no_constant, object_pairs_hook=no_duplicates)
+
+
+    class TestPropertyBased:
+        """Whatever the event, keys and values, each record is one clean line that reads back.
+
+        ``copies`` logs the record 1 or 8 times: a single record is rendered with every
+        value checked; in queue mode, eight logged at once are written as one batch,
+        rendered on the fast path and checked as a whole (README: "Unsafe characters are
+        searched once per batch").
+        ``limit`` (None: the default max_value_length) makes truncation cheap to reach.
+        """
+
+        @pytest.mark.parametrize("fmt", FORMATS)
+        @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+        @given(event=EVENTS, fields=FIELDS, mode=st.sampled_from(MODES), copies=st.sampled_from([1, 8]),
+               limit=st.sampled_from([None, 64]))
+        def test_any_record_is_one_clean_line(self, fmt, log, event, fields, mode, copies, limit):
+            options = {} if limit is None else {"max_value_length": limit}
+            out = capture(format=fmt, mode=mode, **options)
+            for _ in range(copies):
+                log.info(event, **fields)
+            text = out.text()
+
+            assert foundation.stats()["errors"] == 0, foundation.stats()
+            assert_clean(text, copies)  # one "\n" per record, at the end of each; no C0, DEL, C1, U+2028/9
+            hidden = HIDDEN_RE.search(text)
+            assert hidden is None, f"raw {hidden.group()!r} in {text!r}"
+            text.encode("utf-8")  # valid UTF-8: raises on a lone surrogate
+
+            expected = cut(event, limit or DEFAULT_MAX_VALUE_LENGTH)
+            comparable = SURROGATE_RE.search(event) is None  # escaped surrogates may pair up when read back
+            for line in split_lines(text):
+                if fmt == "json":
+                    record = json_object_strictly(line)
+                    assert list(record)[:4] == ["timestamp", "level", "logger", "event"], line
+                    assert (record["level"], record["logger"]) == ("info", "app"), line
+                    assert len(record) == 4 + len(fields), line  # colliding keys renamed, none lost
+                    if comparable:
+                        assert record["event"] == expected
+                elif fmt == "logfmt":
+                    pairs = logfmt_pairs(line)
+                    assert [key for key, _ in pairs[:4]] == ["timestamp", "level", "logger", "event"], line
+                    assert pairs[1:3] == [("level", "info"), ("logger", "app")], line
+                    assert len(pairs) == 4 + len(fields), line
+                    if comparable:
+                        assert pairs[3][1] == expected
+else:
+    class TestPropertyBased:
+        def test_any_record_is_one_clean_line(self):
+            pytest.skip("needs hypothesis (tox installs it)")
+
+
+
 # ---------------------------------------------------------------------------
 # Batching writer: sinks, output, queue, writer thread, handlers
 # ---------------------------------------------------------------------------
@@ -5094,6 +5219,18 @@ class TestReadme:
     def examples():
         text = (HERE / "README.md").read_text(encoding="utf-8")
         return re.findall(r"```python\n(.*?)```", text, re.S)
+
+    def test_guarantees_table_names_tests_that_exist(self):
+        """Every test the Guarantees table names is a test of this file, in the class it says."""
+        text = (HERE / "README.md").read_text(encoding="utf-8")
+        table = text[text.index("## Guarantees"):text.index("## Vendoring")]
+        named = re.findall(r"`(Test\w+)(?:::(test_\w+))?`|`(test_\w+)`", table)
+        assert len(named) > 15
+        owner = None
+        for cls, test, bare in named:
+            owner = cls or owner
+            name = test or bare
+            assert hasattr(globals()[owner], name) if name else owner in globals(), (owner, name)
 
     def test_every_example_runs_and_prints_what_it_promises(self):
         """Each ```python block exits 0 with no error on stderr; the promised lines appear."""
