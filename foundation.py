@@ -2776,10 +2776,19 @@ class Handler(logging.Handler):
         parts = [f"{_records(lost)} not written"] if lost else []
         if in_sink:
             parts.append(f"{_records(in_sink, 'more ' if lost else '')} still being written")
+        stuck = self.output.sink.current()
         if parts:
             _write_stderr_at_exit(
                 f"foundation: at exit, {' and '.join(parts)}: the sink did not finish within "
-                f"shutdown_timeout ({self.shutdown_timeout:g} s)\n", self.output.sink.current())
+                f"shutdown_timeout ({self.shutdown_timeout:g} s)\n", stuck)
+        # The interpreter flushes sys.stdout and sys.stderr as it ends; one whose lock the
+        # stuck writer holds would make it abort ("could not acquire lock ... at interpreter
+        # shutdown"), changing the exit status. Nothing more can be written to it anyway.
+        if in_sink and stuck is not None:
+            if stuck is sys.stdout:
+                sys.stdout = None
+            if stuck is sys.stderr:
+                sys.stderr = None
 
     def close(self) -> None:
         """Write what is queued, stop the writer, close a file it opened (reopened if logged to again)."""

@@ -260,7 +260,8 @@ def wait_writer_held(sink):
 def clean_env(**extra):
     """The environment for a subprocess: ours, without any logging configuration."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FOUNDATION_LOG_", "PROVIDE_LOG_")) and k not in ("NO_COLOR", "FORCE_COLOR")}
+           if not k.startswith(("FOUNDATION_LOG_", "PROVIDE_LOG_"))
+           and k not in ("NO_COLOR", "FORCE_COLOR", "PYTHONUNBUFFERED")}  # buffered stdio, as users have it
     env["PYTHONPATH"] = str(HERE)
     env["PYTHONIOENCODING"] = "utf-8"
     env.update(extra)
@@ -3144,6 +3145,7 @@ class TestWriter:
             log.info("r", i=i)
         chatty.clear()
         assert foundation.flush(WAIT)
+        assert foundation.flush(WAIT)  # what a write under way logged after the first barrier
         # The bound, plus the one record another producer (this thread) may add at the same moment.
         assert max(depths) <= 50 + 1, max(depths)
         stats = foundation.stats()
