@@ -2317,6 +2317,7 @@ class _BatchQueue:
         self._waiting = 0
         self.writer_ident: int | None = None
         self.alive = True
+        self.taken = 0  # records the writer has taken and not yet written (or counted)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -2433,6 +2434,7 @@ class _BatchQueue:
         self._urgent = False
         pop = items.popleft
         count = min(len(items), self.batch_size)
+        self.taken = count  # before the records leave the queue: exit counts them as in the writer's hands
         if not self._controls and not self.text:
             batch = [pop() for _ in repeat(None, count)]
         else:  # a barrier ends a batch, and so does a quarter of queue_bytes of text
@@ -2453,6 +2455,7 @@ class _BatchQueue:
                         break
                     with self._room:
                         self._controls -= 1
+                        self.taken = 0
                     return item
                 batch.append(item)
         with self._room:  # once a batch, under the lock: a producer about to wait is not missed
@@ -2460,6 +2463,7 @@ class _BatchQueue:
                 self.text -= sum([e.text for e in batch if type(e) is _HeavyEntry])
             if self._waiting:
                 self._room.notify_all()
+            self.taken = len(batch)
         return batch
 
     def drain(self) -> tuple[list, list]:
@@ -2505,6 +2509,7 @@ class _Writer:
                     item.done.set()
                 else:
                     output.write_entries(item)
+                    self.queue.taken = 0
             except BaseException as exc:  # noqa: BLE001 - the writer thread must survive anything
                 _report_error("writer", exc)
 
@@ -2767,7 +2772,8 @@ class Handler(logging.Handler):
         if self.stop(self.shutdown_timeout):
             return
         records = self.queue.drain()[0] if self.queue is not None else []
-        lost, in_sink = len(records), self.output.in_sink
+        lost = len(records)
+        in_sink = self.queue.taken if self.queue is not None and self.queue.taken else self.output.in_sink
         if lost:
             self.output.drops.add(lost, before_output=True)
         elif self._said_at_exit:  # the exit hooks call this twice
