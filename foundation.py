@@ -621,7 +621,7 @@ def _exception_text(exc_info: Any) -> tuple[tuple | None, str | None]:
     if len(exc_info) != 3 or exc_info[0] is None:
         return None, None
     try:
-        text = "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+        text = _redact_url_credentials("".join(traceback.format_exception(*exc_info)).rstrip("\n"))
     except RecursionError:
         raise
     except Exception as exc:
@@ -787,7 +787,7 @@ def _new_entry(created: float, levelno: int, name: str, event: str, fields: dict
 class _Pattern:
     """A regular expression compiled when first used.
 
-    Compiling this module's two patterns took a fifth of ``import foundation``;
+    Compiling this module's patterns took a fifth of ``import foundation``;
     most processes never need them (they check values that are not plain text).
     After the first call, ``search`` and ``sub`` are the compiled pattern's own.
     """
@@ -1880,6 +1880,10 @@ _UNSAFE_UTF8 = _Pattern(
 #: The ASCII bytes: deleted from a batch, they leave its other characters, whole
 #: (UTF-8 never splits one), which is all the pattern above needs to search.
 _ASCII_BYTES = bytes(range(0x80))
+#: The first bytes of those sequences: a batch with none of them (most non-English
+#: text) is not searched at all.
+_UNSAFE_UTF8_LEADS = (b"\xc2", b"\xd8", b"\xdb", b"\xdc", b"\xe0", b"\xe1", b"\xe2", b"\xef",
+                      b"\xf0", b"\xf3")
 
 
 #: Batches smaller than this are rendered with every value checked instead.
@@ -1898,7 +1902,8 @@ def _safe_bytes(text: str, lines: int) -> bytes | None:
         return None
     if data.count(b"\n") != lines or len(data.translate(None, _UNSAFE_BYTES)) != len(data):
         return None
-    if not data.isascii() and _UNSAFE_UTF8.search(data.translate(None, _ASCII_BYTES)):
+    if (not data.isascii() and any(lead in data for lead in _UNSAFE_UTF8_LEADS)
+            and _UNSAFE_UTF8.search(data.translate(None, _ASCII_BYTES))):
         return None
     return data
 
@@ -2877,10 +2882,9 @@ def _run_callers_code(event: Any, args: tuple, fields: dict, plain: bool) -> tup
               else f"<{type(v).__name__}>") for k, v in fields.items()])
     _in_callers_code.active = True
     try:
-        if type(event) is not str or args:  # formatted: it may hold a URL with a password
-            event = _redact_url_credentials(
-                _format_event(_safe_str(event), args) if args else _safe_str(event))
-        return event, fields if plain else _state.sanitizer.fields(fields)
+        if type(event) is not str or args:
+            event = _format_event(_safe_str(event), args) if args else _safe_str(event)
+        return _redact_url_credentials(event), fields if plain else _state.sanitizer.fields(fields)
     finally:
         _in_callers_code.active = False
 
@@ -3085,6 +3089,8 @@ class Logger:
                 text = len(event) + _text_of(merged)
             else:
                 text += len(event)
+                if "://" in event:  # an f-string may have put a URL with its password in it
+                    event = _redact_url_credentials(event)
             if merged:  # secrets are hidden before any handler sees the record
                 redactor = _state.redactor
                 if type(merged) is _SharedFields:  # a bound logger's: decided once per dict

@@ -2559,6 +2559,22 @@ class TestRenderingEdges:
         assert other.getMessage() == f"connect {expected}"
         assert other.dsn == expected and other.fields["nested"] == {"dsns": [expected]}
 
+    @pytest.mark.parametrize("value,expected", URL_CASES[:4])
+    def test_url_passwords_are_redacted_in_events_and_exceptions(self, value, expected, log):
+        """An f-string event, an event beside non-plain fields, and an exception's text hide the password too."""
+        out = capture()
+        log.info(f"connect {value}")
+        log.info(f"connect {value}", rows=[1])
+        try:
+            raise ConnectionError(f"cannot reach {value}")
+        except ConnectionError:
+            log.exception("failed")
+        first, second, failed = out.records()
+        assert first["event"] == second["event"] == f"connect {expected}"
+        assert f"cannot reach {expected}" in failed["exception"]
+        if expected != value:
+            assert value not in out.text()
+
     def test_secret_pairs_are_redacted(self, attach, log):
         """(name, value) pairs with a secret-looking name: the value is hidden, as under a secret key."""
         keep = attach(Keep(), "app")
@@ -4836,8 +4852,9 @@ class TestProcess:
         or when the block ends with close() and join(), as README says."""
         path = tmp_path / "pool.log"
         result = run_python("""
-            import multiprocessing, sys, warnings
+            import faulthandler, multiprocessing, sys, warnings
             warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads
+            faulthandler.dump_traceback_later(50, exit=True)  # a hang fails loudly, with the stacks
             import foundation
 
             def work(i):
