@@ -2552,7 +2552,7 @@ class Handler(logging.Handler):
 
     ``Handler(format="json", file="app.log")`` takes the output options of
     ``configure()`` (``format``, ``stream``, ``file``, ``mode``, ``queue_size``,
-    ``overflow``, ``batch_size``, ``flush_interval``, ``processors``,
+    ``queue_bytes``, ``overflow``, ``batch_size``, ``flush_interval``, ``processors``,
     ``redact``, ``emoji``, ``colors``, ``max_value_length``, ``max_fields``,
     ``max_depth``, ``max_bytes``, ``backups``, ``callsite``,
     ``shutdown_timeout``) and reads no environment variable. In queue mode a
