@@ -641,7 +641,7 @@ def _stack_text() -> str:
     """Return the caller's stack as logging's ``stack_info`` shows it, without our frames."""
     frame = _caller_frame()
     lines = traceback.format_stack(frame) if frame is not None else []
-    return ("Stack (most recent call last):\n" + "".join(lines)).rstrip("\n")
+    return _redact_url_credentials(("Stack (most recent call last):\n" + "".join(lines)).rstrip("\n"))
 
 
 def _caller_place() -> tuple[str, int]:
@@ -747,9 +747,9 @@ def _cut_text(value: Any, limit: int) -> Any:
     if t is list:
         return [_cut_text(v, limit) for v in value]
     if t is dict or t is _SharedFields:
-        return {k: _cut_text(v, limit) for k, v in value.items()}
+        return {_cut_text(k, limit): _cut_text(v, limit) for k, v in value.items()}
     if t is _CopiedFields:
-        return _CopiedFields([(k, _cut_text(v, limit)) for k, v in value.items()])
+        return _CopiedFields([(_cut_text(k, limit), _cut_text(v, limit)) for k, v in value.items()])
     return value
 
 
@@ -2877,7 +2877,9 @@ def _run_callers_code(event: Any, args: tuple, fields: dict, plain: bool) -> tup
     if getattr(_in_callers_code, "active", False):
         if type(event) is not str:
             event = f"<{type(event).__name__}>"
-        return event, fields if plain else _CopiedFields(
+        elif args and all(type(arg) in _PLAIN for arg in args):  # runs none of the caller's code
+            event = _format_event(event, args)
+        return _redact_url_credentials(event), fields if plain else _CopiedFields(
             [(k, (_redact_url_credentials(v) if type(v) is str else v) if type(v) in _PLAIN
               else f"<{type(v).__name__}>") for k, v in fields.items()])
     _in_callers_code.active = True
@@ -3109,7 +3111,8 @@ class Logger:
                 else:
                     entry = _new_entry(_time(), level, self.name, event, merged, exc_text, stack)
                 if text > _LIGHT_TEXT or exc_text or stack:
-                    entry = _weighed(entry, _state.sanitizer.max_length)
+                    entry = _weighed(entry, (handler.output.format if handler is not None
+                                             else _state).sanitizer.max_length)
                 if handler is None:
                     collect.append(entry)
                     return
@@ -3859,8 +3862,8 @@ _caught_signals: dict = {}
 
 def _catch_signals(signals: tuple) -> None:
     """Catch ``signals`` with ``_on_signal``; give back the others caught before to their previous handler."""
-    if not signals and not _caught_signals:
-        return
+    if not signals and (not _caught_signals or threading.current_thread() is not threading.main_thread()):
+        return  # (only the main thread can give signals back: from another, ours stay installed)
     import signal
 
     for sig in list(_caught_signals):

@@ -725,6 +725,20 @@ class TestErrors:
             ("inside_lazy", "<Loud>"), ("lazy", 7)]
         assert foundation.stats()["errors"] == 0
 
+    def test_inner_call_formats_plain_args_and_hides_url_passwords(self, log):
+        """A log call inside a __repr__: its plain %-args are formatted and a URL password is hidden."""
+        out = capture(mode="sync")
+
+        class Obj:
+            def __repr__(self):
+                log.info("inner postgres://app:hunter2@db/x n=%s", 1, me=self)
+                return "Obj"
+
+        log.info("outer", obj=Obj())
+        inner, outer = out.records()
+        assert (inner["event"], inner["me"]) == ("inner postgres://app:[REDACTED]@db/x n=1", "<Obj>")
+        assert outer["obj"] == "Obj"
+
     SINK_ERRORS = [
         OSError(errno.ENOSPC, "No space left on device"),
         ValueError("I/O operation on closed file."),
@@ -3544,6 +3558,20 @@ class TestWriterEdges:
         assert [r.get("i") for r in gate.records() if r["event"] == "heavy"] == [0, 1]
         assert foundation.stats()["dropped"] == 0
 
+    def test_values_are_cut_to_the_limit_of_the_handler_that_writes_them(self, attach):
+        """A Handler with its own max_value_length, alone under a logger: its limit, not configure()'s."""
+        capture(max_value_length=2000)
+        stream = io.StringIO()
+        handler = attach(foundation.Handler(stream=stream, mode="sync", format="json",
+                                            max_value_length=100_000), "svc")
+        logging.getLogger("svc").propagate = False
+        try:
+            foundation.get_logger("svc").info("big", payload="x" * 5000)
+        finally:
+            logging.getLogger("svc").propagate = True
+        assert handler.flush_wait(WAIT)
+        assert loads(stream.getvalue())["payload"] == "x" * 5000
+
     def test_values_are_cut_before_they_are_queued(self, gate, log):
         """A 5 MB value waits in the queue already cut to max_value_length, and is written cut once."""
         foundation.configure(stream=gate, format="json", max_value_length=1000)
@@ -4517,6 +4545,29 @@ class TestConfigurationEdges:
         with pytest.raises(error, match="flush_on_signals"):
             foundation.configure(flush_on_signals=value)
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+    def test_configure_from_a_thread_after_flush_on_signals_does_not_raise(self):
+        """Signals can be given back only from the main thread: configure() elsewhere keeps them, raises nothing."""
+        result = run_python("""
+            import signal, threading, foundation
+            foundation.configure(flush_on_signals=True)
+            errors = []
+
+            def configure():
+                try:
+                    foundation.configure(level="DEBUG")
+                except Exception as exc:
+                    errors.append(exc)
+
+            thread = threading.Thread(target=configure)
+            thread.start()
+            thread.join(10)
+            assert errors == [], errors
+            assert signal.getsignal(signal.SIGTERM) is foundation._on_signal
+            foundation.configure()
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        """)
+        assert (result.returncode, result.stderr) == (0, "")
 
     def test_flush_on_signals_from_a_thread_is_a_clear_error(self):
         """Signal handlers can only be installed from the main thread: configure() says so."""
