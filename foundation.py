@@ -732,7 +732,7 @@ def _text_of(value: Any) -> int:
     t = type(value)
     if t is str:
         return len(value)
-    if t is list:
+    if t is list or t is tuple:
         return sum(map(_text_of, value))
     if t is dict or t is _CopiedFields or t is _SharedFields:
         return sum(map(len, value)) + sum(map(_text_of, value.values()))
@@ -746,6 +746,8 @@ def _cut_text(value: Any, limit: int) -> Any:
         return _truncate(value, limit)
     if t is list:
         return [_cut_text(v, limit) for v in value]
+    if t is tuple:  # an entry's parts: None (no exception text) stays None
+        return tuple(_cut_text(v, limit) for v in value)
     if t is dict or t is _SharedFields:
         return {_cut_text(k, limit): _cut_text(v, limit) for k, v in value.items()}
     if t is _CopiedFields:
@@ -759,16 +761,14 @@ def _weighed(entry: tuple, limit: int) -> tuple:
     Values are cut before they are queued, so that memory is bounded by what
     will be written; a heavy entry (``_HeavyEntry``) counts against ``queue_bytes``.
     """
-    event, fields, exc_text, stack = entry[_EVENT], entry[_FIELDS], entry[_EXC_TEXT], entry[_STACK]
-    text = len(event) + _text_of(fields) + len(exc_text or "") + len(stack or "")
+    parts = entry[_EVENT:_STACK + 1]  # event, fields, exception text, stack: the text an entry holds
+    text = _text_of(parts)
     if text <= _LIGHT_TEXT:
         return entry
     if text > limit:
-        event, fields = _truncate(event, limit), _cut_text(fields, limit)
-        exc_text = exc_text and _truncate(exc_text, limit)
-        stack = stack and _truncate(stack, limit)
-        text = len(event) + _text_of(fields) + len(exc_text or "") + len(stack or "")
-    heavy = _HeavyEntry((*entry[:_EVENT], event, fields, exc_text, stack, *entry[_STACK + 1:]))
+        parts = _cut_text(parts, limit)
+        text = _text_of(parts)
+    heavy = _HeavyEntry((*entry[:_EVENT], *parts, *entry[_STACK + 1:]))
     heavy.text = text
     return heavy
 
