@@ -176,6 +176,10 @@ class _Tally:
         self.take(())
         return self.values[name]
 
+    def is_zero(self, name: str) -> bool:
+        """Whether ``name`` is 0 with nothing pending; no lock (an add racing it is seen next time)."""
+        return not self._pending and not self.values[name]
+
     def take(self, names: tuple) -> tuple:
         """Fold what is pending, then return the counts of ``names`` and set them to zero."""
         me = threading.get_ident()
@@ -1941,6 +1945,8 @@ class _Drops:
         return self.tally.get("before_output")
 
     def take_unreported(self) -> int:
+        if self.tally.is_zero("unreported"):  # every write asks: usually nothing to report
+            return 0
         (count,) = self.tally.take(("unreported",))
         return count
 
