@@ -16,9 +16,10 @@ Sections (``grep -n '^#   ' foundation.py`` prints them with line numbers):
 5.  Records
 6.  Rendering: values, escaping, redaction, emoji, line formats
 7.  Batching writer: sinks, output, queue, writer thread, handlers
-8.  Logger facade
-9.  Configuration
-10. Module singletons and atexit
+8.  Samplers
+9.  Logger facade
+10. Configuration
+11. Module singletons and atexit
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import atexit
 import contextlib
 import contextvars
 import enum
+import itertools
 import json
 import logging
 import logging.handlers
@@ -40,7 +42,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from itertools import islice, repeat
 from time import time as _time
@@ -60,6 +62,8 @@ __all__ = [
     "register_emoji_set", "DEFAULT_REDACT", "Formatter",
     # Batching writer
     "Handler",
+    # Samplers
+    "RateSampler", "AdaptiveSampler", "ReservoirSampler", "RateLimiter",
     # Logger facade
     "Logger", "get_logger", "logger",
     # Configuration
@@ -168,9 +172,11 @@ class _Tally:
         self._folder: int | None = None
 
     def add(self, names: tuple, count: int = 1) -> None:
-        """Add ``count`` to each of ``names``."""
-        self._pending.append((names, count))
-        self.take(())
+        """Add ``count`` to each of ``names``: one append, folded by the next read (or every 64 adds)."""
+        pending = self._pending
+        pending.append((names, count))
+        if len(pending) > 64:
+            self.take(())
 
     def get(self, name: str) -> int:
         self.take(())
@@ -205,23 +211,37 @@ class _Tally:
         self._folder = None
 
 
-class _Counters:
-    """The error count since the last configure(); the output and the drop ledger own the others."""
+def _count_of(counter: itertools.count) -> int:
+    """The next number ``counter`` would give, without taking it: how many it has given."""
+    return int(repr(counter)[6:-1])  # "count(12)"
 
-    __slots__ = ("_tally",)
+
+class _Counters:
+    """The error and sampler counts since the last configure(); the output and the drop ledger own the others.
+
+    These counts only go up, so each is an ``itertools.count``: an add is one
+    ``next()``, a single C call, so it is exact between threads and when a
+    signal handler counts in the middle of one, and it costs no Python frame
+    (a sampled-out record is counted on the caller's fast path).
+    """
+
+    __slots__ = ("_errors", "_sampled_out", "add_error", "add_sampled_out")
 
     def __init__(self) -> None:
-        self._tally = _Tally("errors")
-
-    def add_error(self) -> None:
-        self._tally.add(("errors",))
+        self._errors = itertools.count()
+        self._sampled_out = itertools.count()
+        #: An error happened at log time.
+        self.add_error = self._errors.__next__
+        #: A sampler dropped a record (or took it into a reservoir): it is not written on its own.
+        self.add_sampled_out = self._sampled_out.__next__
 
     @property
     def errors(self) -> int:
-        return self._tally.get("errors")
+        return _count_of(self._errors)
 
-    def after_fork_in_child(self) -> None:
-        self._tally.after_fork_in_child()
+    @property
+    def sampled_out(self) -> int:
+        return _count_of(self._sampled_out)
 
 
 class _ErrorReporter:
@@ -782,6 +802,22 @@ def _new_entry(created: float, levelno: int, name: str, event: str, fields: dict
                filename: str = "(unknown file)", lineno: int = 0) -> tuple:
     """Return an entry made of values, for a record that is never made (a batch's fast path)."""
     return (created, levelno, name, event, fields, exc_text, stack, filename, lineno)
+
+
+def _entry_dict(entry: tuple) -> dict:
+    """An entry as one flat dict: ``timestamp`` (epoch float), ``level``, ``logger``, ``event``,
+    then the fields (a field named like one of those is written ``<name>_``), then
+    ``exception`` and ``stack`` when the record has them: what a reservoir keeps.
+    """
+    created, levelno, name, event, fields, exc_text, stack = entry[:_STACK + 1]
+    item = {"timestamp": created, "level": _level_label(levelno), "logger": name, "event": event}
+    for key, value in fields.items():
+        item[f"{key}_" if key in _LIBRARY_KEYS else key] = value
+    if exc_text is not None:
+        item["exception"] = exc_text
+    if stack is not None:
+        item["stack"] = stack
+    return item
 
 
 #---------------------------------------------------------------------------
@@ -2864,6 +2900,455 @@ def _is_foundation_handler(handler: logging.Handler) -> bool:
 
 
 #---------------------------------------------------------------------------
+#   Samplers
+#---------------------------------------------------------------------------
+
+class _Verdict(enum.Enum):
+    """A sampler's answer for a record it lets through and adds nothing to."""
+
+    KEEP = "keep"
+
+
+_KEEP = _Verdict.KEEP
+
+
+def _sample_key(event: Any) -> str:
+    """The name samplers key a record by: its event as written (before %-args), or its type."""
+    return event if type(event) is str else f"<{type(event).__name__}>"
+
+
+def _sample_fields(outer: dict, inner: dict) -> dict:
+    """Two samplers kept a record: its chance was the product of theirs; the count is the outer's."""
+    fields = {**inner, **outer}
+    if "sample_rate" in outer and "sample_rate" in inner:
+        fields["sample_rate"] = outer["sample_rate"] * inner["sample_rate"]
+    return fields
+
+
+def _add_fields(record: logging.LogRecord, fields: dict) -> None:
+    """Add ``fields`` to a record a sampler kept as a ``logging.Filter``: as fields, or as ``extra=`` does."""
+    if type(record) is _Record:
+        record.fields = {**record.fields, **fields}
+    else:
+        for key, value in fields.items():
+            setattr(record, key, value)
+
+
+def _check_sampler(sampler: Any, what: str) -> _Sampler:
+    if not isinstance(sampler, _Sampler):
+        raise TypeError(f"{what} takes a RateSampler, AdaptiveSampler, ReservoirSampler or "
+                        f"RateLimiter, got {sampler!r}")
+    return sampler
+
+
+class _Keys(OrderedDict):
+    """A sampler's state per key, bounded: ``keys[key]`` makes it on first use (``fresh()``),
+    and past ``max_keys`` the least recently used key goes (``evicted(key, state)``).
+
+    A user moves a key it reads to the end (``move_to_end``): the order is the use.
+    """
+
+    __slots__ = ("fresh", "evicted", "max_keys")
+
+    def __init__(self, fresh: Callable[[], Any], evicted: Callable[[Any, Any], None], max_keys: int) -> None:
+        super().__init__()
+        self.fresh, self.evicted, self.max_keys = fresh, evicted, max_keys
+
+    def __missing__(self, key: Any) -> Any:
+        state = self[key] = self.fresh()
+        if len(self) > self.max_keys:
+            self.evicted(*self.popitem(last=False))
+        return state
+
+
+class _Sampler(logging.Filter):
+    """What every sampler shares: a lock, a clock that never runs backwards, a seeded
+    random source, and state per key bounded to ``max_keys`` (least recently used dropped).
+
+    A sampler answers ``_admit(logger_name, event_name)`` for the gate (see
+    ``Logger._sampled()``): ``_KEEP``, the fields to add, a reservoir's slot
+    (a list the record is appended to), or None to drop the record. As a
+    ``logging.Filter`` (``filter()``), it answers the same for any LogRecord.
+    """
+
+    def __init__(self, *, seed: Any = None, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = 10_000) -> None:
+        super().__init__()
+        import random  # here, not at import: most programs never sample
+
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
+        now = clock()
+        if type(now) not in (int, float) or now != now:
+            raise TypeError(f"clock() must return an int or float, got {now!r}")
+        if seed is not None and type(seed) not in (int, float, str, bytes):
+            raise TypeError(f"seed must be None, an int, float, str or bytes, got {seed!r}")
+        self.max_keys = _int_range(1, 1 << 40)(max_keys, "max_keys")
+        self._clock = clock
+        self._last = now
+        self._random = random.Random(seed)
+        self._lock = threading.RLock()  # RLock: a signal handler may log through it mid-call
+        self._keys = _Keys(self._fresh, self._evicted, self.max_keys)
+
+    def __repr__(self) -> str:
+        return f"<foundation.{type(self).__name__}>"
+
+    def _admit(self, name: str, event: str) -> Any:
+        raise NotImplementedError
+
+    def _now(self) -> float:
+        """The clock's time, never before the last time seen (a clock may jump backwards). Under the lock."""
+        now = self._clock()
+        if not now >= self._last:  # earlier, or NaN
+            return self._last
+        self._last = now
+        return now
+
+    def _fresh(self) -> Any:
+        """The state of a key seen for the first time (``self._last`` is the time). Under the lock."""
+        raise NotImplementedError
+
+    def _evicted(self, key: Any, state: Any) -> None:
+        """``key``'s state was dropped to keep ``max_keys``. Under the lock."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """As a ``logging.Filter``: False drops the record; a kept one gets the sampler's fields."""
+        name = record.name
+        if name == _SELF_NAME:  # the library's own records are never sampled
+            return True
+        try:
+            kept = self._admit(name, _sample_key(record.msg))
+        except RecursionError:
+            raise
+        except Exception as exc:  # a broken clock: keep the record, say so
+            _report_error(f"sampler {_safe_repr(self)}", exc)
+            return True
+        if kept is _KEEP:
+            return True
+        if type(kept) is dict:
+            _add_fields(record, kept)
+            return True
+        _state.counters.add_sampled_out()
+        if kept is not None:  # a reservoir's slot
+            kept.append(_entry(record if type(record) is _Record else _adopt(record)))
+        return False
+
+
+def _number(value: Any, what: str, low: float, high: float = math.inf, low_open: bool = True) -> float:
+    """``value`` as a float within (``low``, ``high``]; else a ValueError/TypeError naming it."""
+    if type(value) not in (int, float):
+        raise TypeError(f"{what} must be a number, got {value!r}")
+    if not (low < value if low_open else low <= value) or not value <= high:
+        bound = f"{'above' if low_open else 'at least'} {low:g}" + ("" if high == math.inf else f" and at most {high:g}")
+        raise ValueError(f"{what} must be {bound}, got {value!r}")
+    return float(value)
+
+
+class RateSampler(_Sampler):
+    """Keep about ``rate`` of each event's records, and always the first one (``always_first``).
+
+    Kept records carry ``sample_rate`` (``rate``) and ``sample_count``: the
+    records of that event seen so far, this one included. The gaps between
+    kept records are drawn from the geometric distribution, so a dropped
+    record costs one step of a countdown (``_Countdown``), not a random
+    number, and takes no lock. A rate sampler does not read ``clock`` (it
+    takes one for the same signature as the others).
+    """
+
+    def __init__(self, rate: float, *, always_first: bool = True, seed: Any = None,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
+        self.rate = _number(rate, "rate", 0.0, 1.0)
+        self.always_first = _bool_value(always_first, "always_first")
+        super().__init__(seed=seed, clock=clock, max_keys=max_keys)
+        self._log_miss = math.log1p(-self.rate) if self.rate < 1.0 else 0.0
+
+    def _gap(self) -> int:
+        """How many records on the next kept one is: geometric, with success chance ``rate``."""
+        if not self._log_miss:
+            return 1
+        return 1 + int(math.log(1.0 - self._random.random()) / self._log_miss)
+
+    def _fresh(self) -> _Countdown:
+        return _Countdown(1 if self.always_first else self._gap(), 0)
+
+    def _admit(self, name: str, event: str) -> Any:
+        keys = self._keys
+        countdown = keys.get(event)
+        if countdown is None:
+            with self._lock:  # made once: two threads meeting a new event share its countdown
+                countdown = keys[event]
+        else:
+            keys.move_to_end(event)
+        drops = countdown.drops
+        if next(drops, _KEEP) is None:  # one C call: exact between threads without a lock
+            return None
+        with self._lock:  # the countdown ran out: this record is kept, unless another thread's was
+            if countdown.drops is not drops:
+                return self._admit(name, event)  # it was: count this one on the new countdown
+            seen = countdown.seen + countdown.gap
+            countdown.__init__(self._gap(), seen)
+        return {"sample_rate": self.rate, "sample_count": seen}
+
+
+class _Countdown:
+    """A rate sampler's state for one event: the records to drop before the next kept one."""
+
+    __slots__ = ("drops", "seen", "gap")
+
+    def __init__(self, gap: int, seen: int) -> None:
+        self.drops = repeat(None, gap - 1)  # next() gives None for each record to drop, then runs out
+        self.gap = gap  # the kept record is the gap-th from here
+        self.seen = seen  # records of the event seen before this countdown
+
+
+class _Window:
+    """An adaptive sampler's state for one event: O(1), whatever the rate."""
+
+    __slots__ = ("start", "previous", "current", "kept", "credit")
+
+    def __init__(self, start: float, credit: float) -> None:
+        self.start = start  # when the current window began
+        self.previous = 0  # records seen in the window before it
+        self.current = 0  # records seen in this one
+        self.kept = 0  # records kept in this one
+        self.credit = credit  # kept records owed: each record adds its chance, a kept one takes 1
+
+
+class AdaptiveSampler(_Sampler):
+    """Keep at most about ``target_per_window`` records of each event per ``window_s`` seconds.
+
+    The rate is estimated as a sliding window from two counts (the previous
+    window's, weighed by how much of it still overlaps, and the current one's),
+    so it adapts within one window when the rate changes, in O(1) time and
+    memory per event. Each record adds its chance (target / estimate, at most
+    1) to a credit and is kept when the credit reaches 1: below the target
+    every record is kept, above it kept records are spread evenly. Once it
+    has seen one window it keeps between half and twice the target (never
+    more than twice). Kept records carry ``sample_rate``: the chance they had.
+    """
+
+    def __init__(self, target_per_window: int = 100, window_s: float = 60.0, *, seed: Any = None,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
+        self.target_per_window = _int_range(1, 1 << 40)(target_per_window, "target_per_window")
+        self.window_s = _number(window_s, "window_s", 0.0)
+        super().__init__(seed=seed, clock=clock, max_keys=max_keys)
+
+    def _fresh(self) -> _Window:
+        return _Window(self._last, self._random.random())
+
+    def _admit(self, name: str, event: str) -> Any:
+        target, span = self.target_per_window, self.window_s
+        with self._lock:
+            now = self._now()
+            window = self._keys[event]
+            self._keys.move_to_end(event)
+            elapsed = now - window.start
+            if elapsed >= span:
+                window.previous = window.current if elapsed < 2 * span else 0
+                window.current = window.kept = 0
+                elapsed %= span
+                window.start = now - elapsed
+            window.current += 1
+            estimate = window.previous * (1.0 - elapsed / span) + window.current
+            rate = 1.0 if estimate <= target else target / estimate
+            if window.kept >= 2 * target:
+                return None
+            window.credit += rate
+            if window.credit < 1.0:
+                return None
+            window.credit -= 1.0
+            window.kept += 1
+        return {"sample_rate": rate}
+
+
+class ReservoirSampler(_Sampler):
+    """A uniform random sample of ``size`` of everything added; ``flush(logger)`` logs it and starts again.
+
+    ``add(event_dict)`` offers a dict; as a sampler (``configure(samplers=...)``,
+    ``log.sampled()``, a Filter) it takes the records it is given, which are
+    then not written one by one (they count in ``stats()["sampled_out"]``).
+    Li's Algorithm L: once the reservoir is full, it draws random numbers only
+    for the items it takes, and the records it skips are never even built.
+    """
+
+    def __init__(self, size: int = 1000, *, seed: Any = None,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
+        self.size = _int_range(1, 10_000_000)(size, "size")
+        super().__init__(seed=seed, clock=clock, max_keys=max_keys)
+        self._flushing = threading.local()
+        self._start()
+
+    def _start(self) -> None:
+        """Begin an empty reservoir. Under the lock, or before anyone else can see it."""
+        self._items: list = []
+        self._seen = 0
+        self._weight = 1.0
+        self._next = self.size + 1
+
+    def _draw(self) -> float:
+        """A random number in (0, 1)."""
+        u = 0.0
+        while u == 0.0:
+            u = self._random.random()
+        return u
+
+    def _skip(self) -> None:
+        """Draw the next item to take (Algorithm L). Under the lock."""
+        self._weight *= math.exp(math.log(self._draw()) / self.size)
+        self._next = self._seen + int(math.log(self._draw()) / math.log1p(-self._weight)) + 1
+
+    def _slot(self) -> int | None:
+        """Count one item; return where it goes in the reservoir, or None. Under the lock."""
+        self._seen += 1
+        if self._seen <= self.size:
+            self._items.append(None)
+            if self._seen == self.size:
+                self._skip()
+            return self._seen - 1
+        if self._seen < self._next:
+            return None
+        self._skip()
+        return self._random.randrange(self.size)
+
+    def add(self, event_dict: Mapping) -> None:
+        """Offer ``event_dict`` to the sample (a copy is kept if it is taken).
+
+        Raises:
+            TypeError: ``event_dict`` is not a mapping.
+        """
+        if not isinstance(event_dict, Mapping):
+            raise TypeError(f"add() takes a dict, got {event_dict!r}")
+        with self._lock:
+            index = self._slot()
+            if index is not None:
+                self._items[index] = dict(event_dict)
+
+    def _admit(self, name: str, event: str) -> Any:
+        if getattr(self._flushing, "active", False):  # its own sampled_events record
+            return _KEEP
+        with self._lock:
+            index = self._slot()
+            if index is None:
+                return None
+            slot = self._items[index] = []  # the gate appends the record's entry
+        return slot
+
+    def flush(self, logger: Logger | None = None) -> None:
+        """Log one ``sampled_events`` record at INFO, then start an empty sample.
+
+        Its fields: ``sample_size``, ``total_events`` (everything offered since the
+        last flush), ``sampling_ratio`` (their quotient) and ``events`` (the
+        sample, as dicts: ``timestamp``, ``level``, ``logger``, ``event``, then the fields).
+        ``logger``: a foundation Logger (default: the root one).
+        """
+        if logger is not None and not isinstance(logger, Logger):
+            raise TypeError(f"flush() takes a foundation Logger, got {logger!r}")
+        with self._lock:
+            items, total = self._items, self._seen
+            self._start()
+        events = []
+        for item in items:
+            if type(item) is list:  # a record's slot: its entry, or a LogRecord
+                if not item:
+                    continue  # taken, but its record not made yet (or it failed)
+                item = _entry_dict(item[0] if type(item[0]) is not _Record else _entry(item[0]))
+            events.append(item)
+        self._flushing.active = True
+        try:
+            (logger if logger is not None else get_logger()).info("sampled_events", sample_size=len(events), total_events=total,
+                                                                  sampling_ratio=len(events) / total if total else 0.0,
+                                                                  events=events)
+        finally:
+            self._flushing.active = False
+
+
+class _Bucket:
+    """A rate limiter's state for one key: the generic cell rate algorithm's one number, and a count."""
+
+    __slots__ = ("due", "suppressed")
+
+    def __init__(self, now: float) -> None:
+        self.due = now  # when the bucket is full again: each record passed moves it one interval on
+        self.suppressed = 0  # records dropped since the last report
+
+
+#: Every RateLimiter alive, so that shutdown() reports what each has suppressed.
+_live_limiters: weakref.WeakSet = weakref.WeakSet()
+
+
+class RateLimiter(_Sampler):
+    """A token bucket: ``burst`` records at once, then ``per_second``; what it drops is reported.
+
+    ``key="event"`` keeps one bucket per event name, ``"logger"`` one per
+    logger, None one for all. The records it drops are counted, and the next
+    record that passes for the same key is preceded by one ``logs_suppressed``
+    record (INFO, logger ``foundation``) with ``count`` and ``suppressed_event``
+    (``"*"`` when the bucket is not per event; ``suppressed_logger`` when it is
+    per logger); ``shutdown()`` reports what is still unreported. Over ``t``
+    seconds of steady calls it passes ``burst + per_second * t`` records.
+    """
+
+    def __init__(self, per_second: float, burst: int = 1, key: str | None = "event", *, seed: Any = None,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
+        self.per_second = _number(per_second, "per_second", 0.0)
+        self.burst = _int_range(1, 1 << 40)(burst, "burst")
+        if key not in ("event", "logger", None):
+            raise ValueError(f"key must be 'event', 'logger' or None, got {key!r}")
+        self.key = key
+        super().__init__(seed=seed, clock=clock, max_keys=max_keys)
+        self._interval = 1.0 / self.per_second
+        # A nanosecond's part of an interval: sums of float intervals must not cost a pass.
+        self._tolerance = (self.burst - 1 + 1e-9) * self._interval
+        self._unreported: list = []
+        _live_limiters.add(self)
+
+    def _fresh(self) -> _Bucket:
+        return _Bucket(self._last)
+
+    def _admit(self, name: str, event: str) -> Any:
+        key = event if self.key == "event" else name if self.key == "logger" else "*"
+        with self._lock:
+            now = self._now()
+            bucket = self._keys[key]
+            self._keys.move_to_end(key)
+            due = bucket.due if bucket.due > now else now
+            if due - now > self._tolerance:
+                bucket.suppressed += 1
+                return None
+            bucket.due = due + self._interval
+            if bucket.suppressed:  # the bucket has refilled: report what it dropped
+                self._unreported.append((key, bucket.suppressed))
+                bucket.suppressed = 0
+            reports = self._unreported
+            if reports:
+                self._unreported = []
+        if reports:
+            self._write_reports(reports)
+        return _KEEP
+
+    def _evicted(self, key: Any, state: Any) -> None:
+        if state.suppressed:
+            self._unreported.append((key, state.suppressed))
+
+    def report_suppressed(self) -> None:
+        """Write a ``logs_suppressed`` record for each key with records dropped and not yet reported."""
+        with self._lock:
+            reports, self._unreported = self._unreported, []
+            for key, bucket in self._keys.items():
+                if bucket.suppressed:
+                    reports.append((key, bucket.suppressed))
+                    bucket.suppressed = 0
+        self._write_reports(reports)
+
+    def _write_reports(self, reports: list) -> None:
+        for key, count in reports:
+            if self.key == "logger":
+                _own_logger.info("logs_suppressed", count=count, suppressed_event="*", suppressed_logger=key)
+            else:
+                _own_logger.info("logs_suppressed", count=count, suppressed_event=key)
+
+
+#---------------------------------------------------------------------------
 #   Logger facade
 #---------------------------------------------------------------------------
 
@@ -2898,10 +3383,14 @@ def _run_callers_code(event: Any, args: tuple, fields: dict, plain: bool) -> tup
 
 
 def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..., None]:
-    """Build ``Logger.<name>``: a level check first, then the record, only if enabled.
+    """Build ``Logger.<name>``: the gate, then the record.
 
-    The check is written out here rather than called (``Logger._is_on``): this is
-    the hottest path, and a disabled level must cost about one dict lookup.
+    The gate is the one way in for every call: the sync level methods are
+    these functions, the async twins and ``log()`` call them, and a batch is a
+    Logger whose records are collected. Its first step, the level, is one dict
+    lookup (a disabled level must cost about one no-op call); its second, the
+    samplers, costs one check when there are none. A record either step drops
+    costs no merge, no lazy field and no record.
     """
 
     def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = exc_default,
@@ -2912,6 +3401,11 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
         except KeyError:  # the level cache was cleared (setLevel) or never filled
             if not self._enabled_slow(level):
                 return
+        if self._samplers or _state.samplers is not None:
+            kept = self._sampled(event)
+            if kept is not None:
+                self._emit(level, event, args, fields, exc_info, stack_info, kept)
+            return
         self._emit(level, event, args, fields, exc_info, stack_info)
 
     method.__name__ = name
@@ -2938,26 +3432,45 @@ async def _wait_for_room(handler: Handler, exc_info: Any) -> Any:
     return exc_info
 
 
-def _async_method(level: int, name: str) -> Callable[..., Any]:
-    """Build ``Logger.a<name>``: the level check, a wait for room that yields to the loop, the record."""
-    exc_default = name == "exception"
+def _async_method(gate: Callable[..., None], level: int, name: str) -> Callable[..., Any]:
+    """Build ``Logger.<name>``, the coroutine twin of the sync ``gate``: room first, then the gate.
+
+    When the queue is full (``overflow="block"``), it waits on the event loop
+    for room before calling the gate, so the gate never blocks the loop. A
+    record whose level is off does not wait.
+    """
+    exc_default = gate.__kwdefaults__["exc_info"]
 
     async def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = exc_default,
                      stack_info: bool = False, **fields: Any) -> None:
-        if not self._is_on(level):
-            return
         handler = _state.handler
-        if handler is not None and handler.room() <= 0:
+        if handler is not None and handler.room() <= 0 and self._std.isEnabledFor(level):
             exc_info = await _wait_for_room(handler, exc_info)
-        self._emit(level, event, args, fields, exc_info, stack_info)
+        gate(self, event, *args, exc_info=exc_info, stack_info=stack_info, **fields)
 
-    method.__name__ = "a" + name
-    method.__qualname__ = f"Logger.a{name}"
-    method.__doc__ = (f"Coroutine twin of :meth:`{name}`: never blocks the event loop.\n\n"
+    method.__name__ = name
+    method.__qualname__ = f"Logger.{name}"
+    method.__doc__ = (f"Coroutine twin of :meth:`{gate.__name__}`: never blocks the event loop.\n\n"
                       "It hands the record over without a thread hop; with a full queue in\n"
                       "``overflow='block'`` mode it waits asynchronously for room. The\n"
                       "context variables of the calling task are kept.")
     return method
+
+
+#: The (sync, async) gates of each level, by number: the level methods for the
+#: named levels, and ones made on first use for others (``log(25, ...)``).
+_GATES: dict = {}
+
+
+def _gates(level: int) -> tuple:
+    """Return the (sync, async) gate of ``level``, made once (for at most 256 levels)."""
+    gates = _GATES.get(level)
+    if gates is None:
+        sync = _level_method(level, "log")
+        gates = (sync, _async_method(sync, level, "alog"))
+        if len(_GATES) < 256:  # custom levels are few; never grow without bound
+            _GATES[level] = gates
+    return gates
 
 
 class Logger:
@@ -2965,28 +3478,29 @@ class Logger:
 
     Level methods take an event, optional %-format ``args`` and keyword fields:
     ``log.info("user_login", user_id=42)``. A disabled level costs one dict
-    lookup. Thread-safe; ``bind()`` returns a new logger and never changes this one.
+    lookup. Thread-safe; ``bind()`` and ``sampled()`` return a new logger and
+    never change this one.
     """
 
-    __slots__ = ("name", "_std", "_cache", "_bound")
+    __slots__ = ("name", "_std", "_cache", "_bound", "_samplers", "_collect")
 
-    def __init__(self, std: logging.Logger, bound: _Fields = _NO_FIELDS) -> None:
+    #: A batch's (``_Batch``): how many records it collects before handing them on,
+    #: and whether they are entries (our handler is all they reach) or LogRecords.
+    _size = sys.maxsize
+    _direct = False
+
+    def __init__(self, std: logging.Logger, bound: _Fields = _NO_FIELDS, samplers: tuple = ()) -> None:
         self.name = std.name
         self._std = std
         self._cache: dict = {}  # the std logger's level cache, once configured
         self._bound = bound
+        self._samplers = samplers  # sampled(): asked before the configured ones
+        self._collect: list | None = None  # a batch's records
 
     def __repr__(self) -> str:
         return f"<foundation.Logger {self.name!r} bound={self._bound.fields!r}>"
 
     # -- levels ------------------------------------------------------------
-    def _is_on(self, level: int) -> bool:
-        """Whether ``level`` is enabled: one dict lookup, once configured."""
-        try:
-            return self._cache[level]
-        except KeyError:
-            return self._enabled_slow(level)
-
     def _enabled_slow(self, level: int) -> bool:
         """The level cache missed: configure on first use, then ask logging."""
         if not _state.configured:
@@ -3021,20 +3535,14 @@ class Logger:
     def log(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
             stack_info: bool = False, **fields: Any) -> None:
         """Log ``event`` at ``level``. A bad level raises ValueError/TypeError at once."""
-        level = _level_value(level)
-        if self._is_on(level):
-            self._emit(level, event, args, fields, exc_info, stack_info)
+        _gates(_level_value(level))[0](self, event, *args, exc_info=exc_info, stack_info=stack_info,
+                                       **fields)
 
     async def alog(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
                    stack_info: bool = False, **fields: Any) -> None:
         """Coroutine twin of :meth:`log`: never blocks the event loop."""
-        level = _level_value(level)
-        if not self._is_on(level):
-            return
-        handler = _state.handler
-        if handler is not None and handler.room() <= 0:
-            exc_info = await _wait_for_room(handler, exc_info)
-        self._emit(level, event, args, fields, exc_info, stack_info)
+        await _gates(_level_value(level))[1](self, event, *args, exc_info=exc_info,
+                                             stack_info=stack_info, **fields)
 
     if TYPE_CHECKING:  # made by _async_method below; declared here for grep and type checkers
         async def atrace(self, event: Any, /, *args: Any, exc_info: Any = None,
@@ -3054,18 +3562,26 @@ class Logger:
 
     # -- the record --------------------------------------------------------
     def _emit(self, level: int, event: Any, args: tuple, fields: dict, exc_info: Any,
-              stack_info: bool, collect: list | None = None, as_entry: bool = False) -> None:
-        """Build the record and hand it to the std logger's handlers (or append it to ``collect``).
+              stack_info: bool, kept: Any = _KEEP) -> None:
+        """Make the record the gate let through and hand it on (or collect it).
 
-        Fields merge context, then bound, then call fields (later wins). Values
+        ``kept`` is what the samplers said (``_sampled()``): fields to add, or a
+        reservoir's slot to put the record in. Fields merge context, then bound, then call fields (later wins). Values
         that are not plain are copied now, on the caller's thread, and secrets
         are redacted. When our handler is all the record reaches (see
-        ``_sole_handler()``), and with ``as_entry`` (a batch whose only handler
-        is ours), no LogRecord is made: the entry (``_new_entry()``) goes to the
-        handler or is collected. Never raises for bad data: errors are counted
-        and reported.
+        ``_sole_handler()``), and in a batch whose only handler is ours, no
+        LogRecord is made: the entry (``_new_entry()``) goes to the handler or
+        is collected. A batch collects into ``_collect``; a reservoir sampler
+        takes the record into the slot it returned. Never raises for bad data:
+        errors are counted and reported.
         """
+        collect = self._collect
         try:
+            if kept is not _KEEP:
+                if type(kept) is dict:
+                    fields = {**fields, **kept}
+                else:  # a reservoir's slot: the record goes there, not to a handler
+                    collect = kept
             ctx = _context.get()
             bound = self._bound
             if ctx is _NO_FIELDS:
@@ -3108,7 +3624,7 @@ class Logger:
             # When our handler is all the record would reach, no LogRecord is
             # made: nothing else could read it. The entry goes to the handler.
             handler = None if collect is not None else _sole_handler(self._std, level)
-            if handler is not None or as_entry:
+            if handler is not None or (collect is not None and self._direct):
                 exc_text = _exception_text(exc_info)[1] if exc_info else None
                 stack = _stack_text() if stack_info else None
                 if _state.callsite:
@@ -3119,9 +3635,7 @@ class Logger:
                 if text > _LIGHT_TEXT or exc_text or stack:
                     entry = _weighed(entry, (handler.output.format if handler is not None
                                              else _state).sanitizer.max_length)
-                if handler is None:
-                    collect.append(entry)
-                    return
+                record = entry
             else:
                 record = _Record(self.name, level, event, merged)
                 if exc_info:
@@ -3130,9 +3644,6 @@ class Logger:
                     record.stack_info = _stack_text()
                 if _state.callsite:
                     _set_callsite(record)
-                if collect is not None:
-                    collect.append(record)
-                    return
         except RecursionError:
             raise
         except Exception as exc:  # the record could not be made: count it as dropped
@@ -3140,7 +3651,12 @@ class Logger:
             _report_error("log call", exc)
             return
         if handler is not None:
-            handler.put_entry(entry)
+            handler.put_entry(record)
+            return
+        if collect is not None:  # a batch's record (an entry or a LogRecord), or a reservoir's
+            collect.append(record)
+            if len(collect) >= self._size:
+                self._full()
             return
         try:
             if type(self._std).handle is _LOGGER_HANDLE and not (self._std.filters or self._std.disabled):
@@ -3153,8 +3669,8 @@ class Logger:
             _report_error("log call", exc)
 
     # -- binding -----------------------------------------------------------
-    def _derive(self, bound: _Fields) -> Logger:
-        new = Logger(self._std, bound)
+    def _derive(self, bound: _Fields, samplers: tuple | None = None) -> Logger:
+        new = Logger(self._std, bound, self._samplers if samplers is None else samplers)
         new._cache = self._cache
         return new
 
@@ -3172,6 +3688,51 @@ class Logger:
     def try_unbind(self, /, *keys: str) -> Logger:
         """Return a new logger without ``keys``; keys that are not bound are ignored."""
         return self._derive(_Fields({k: v for k, v in self._bound.fields.items() if k not in keys}))
+
+    def sampled(self, sampler: _Sampler) -> Logger:
+        """Return a new logger whose calls first pass ``sampler`` (after this logger's own).
+
+        Raises:
+            TypeError: ``sampler`` is not one of this module's samplers.
+        """
+        return self._derive(self._bound, (*self._samplers, _check_sampler(sampler, "sampled()")))
+
+    def _sampled(self, event: Any) -> Any:
+        """The gate's second step: what the samplers that apply say of this record.
+
+        They are this logger's own (``sampled()``), then the configured one for
+        the event name (``configure(samplers=...)``, else its ``"*"``). Returns
+        ``_KEEP``, the fields to add (``sample_rate``...), a reservoir's slot,
+        or None when a sampler dropped the record; a dropped or reservoir-bound
+        record counts in ``stats()["sampled_out"]``. The library's own records
+        are never sampled, and a sampler that raises keeps the record.
+        """
+        name = self.name
+        if name == _SELF_NAME:
+            return _KEEP
+        key = event if type(event) is str else _sample_key(event)
+        samplers = self._samplers
+        configured = _state.samplers
+        if configured is not None:
+            more = configured.get(key) or configured.get("*")
+            if more is not None:
+                samplers = samplers + more if samplers else more
+        verdict = _KEEP
+        for sampler in samplers:
+            try:
+                kept = sampler._admit(name, key)
+            except RecursionError:
+                raise
+            except Exception as exc:
+                _report_error(f"sampler {_safe_repr(sampler)}", exc)
+                continue
+            if kept is _KEEP:
+                continue
+            if type(kept) is not dict:  # None (dropped), or a reservoir's slot
+                _state.counters.add_sampled_out()
+                return kept
+            verdict = kept if verdict is _KEEP else _sample_fields(verdict, kept)
+        return verdict
 
     # -- batches -----------------------------------------------------------
     @contextlib.contextmanager
@@ -3201,7 +3762,9 @@ class Logger:
 _LEVEL_METHODS = {"trace": TRACE, "debug": DEBUG, "info": INFO, "warning": WARNING,
                   "error": ERROR, "critical": CRITICAL, "exception": ERROR}
 for _name, _level in _LEVEL_METHODS.items():
-    setattr(Logger, "a" + _name, _async_method(_level, _name))
+    setattr(Logger, "a" + _name, _async_method(getattr(Logger, _name), _level, "a" + _name))
+    if _name != "exception":
+        _GATES[_level] = (getattr(Logger, _name), getattr(Logger, "a" + _name))
 del _name, _level
 
 
@@ -3230,33 +3793,6 @@ def _plain_dispatch(std: logging.Logger) -> bool:
         if code is None or code.co_filename != logging.__file__:
             return False
     return True
-
-
-def _batch_method(level: int, name: str, asynchronous: bool) -> Callable[..., Any]:
-    """Build a level method of ``_Batch`` or ``_AsyncBatch``: check the level, collect the record."""
-    exc_default = name == "exception"
-    if asynchronous:
-        async def method(self: _AsyncBatch, event: Any, /, *args: Any, exc_info: Any = exc_default,
-                         stack_info: bool = False, **fields: Any) -> None:
-            if self._collect(level, event, args, fields, exc_info, stack_info):
-                await self.hand_off_async()
-    else:
-        def method(self: _Batch, event: Any, /, *args: Any, exc_info: Any = exc_default,
-                   stack_info: bool = False, **fields: Any) -> None:
-            owner = self._logger
-            try:
-                if not owner._cache[level]:
-                    return
-            except KeyError:
-                if not owner._enabled_slow(level):
-                    return
-            records = self._records
-            owner._emit(level, event, args, fields, exc_info, stack_info, records, self._direct)
-            if len(records) >= self._size:
-                self.hand_off()
-    method.__name__ = name
-    method.__qualname__ = f"{'_AsyncBatch' if asynchronous else '_Batch'}.{name}"
-    return method
 
 
 #: logging's own Logger.handle and Logger.callHandlers: while a logger's class
@@ -3306,43 +3842,34 @@ def _record_from_entry(entry: tuple) -> _Record:
     return record
 
 
-class _Batch:
-    """What ``Logger.batch()`` yields: the level methods, collecting records in order.
+class _Batch(Logger):
+    """What ``Logger.batch()`` yields: a Logger whose records are collected, then handed on together.
 
-    The route is decided once per block: when our handler is the only thing the
-    records would reach, entry tuples are collected instead of LogRecords and
+    Its level methods are the Logger's (the same gate); ``_emit()`` appends
+    each record to ``_collect`` and calls ``_full()`` every ``size`` records.
+    The route is decided once per block: when our handler is the only thing
+    the records would reach, entries are collected instead of LogRecords and
     handed to it directly (checked again at each hand-off).
     """
 
-    __slots__ = ("_logger", "_size", "_records", "_direct")
+    __slots__ = ("_size", "_direct")
 
     def __init__(self, logger: Logger, size: int) -> None:
-        self._logger = logger
+        super().__init__(logger._std, logger._bound, logger._samplers)
+        self._cache = logger._cache
+        self._collect = []
         self._size = size
-        self._records: list = []
         self._direct = _sole_handler(logger._std, _ANY_LEVEL) is not None
 
-    def _collect(self, level: int, event: Any, args: tuple, fields: dict, exc_info: Any,
-                 stack_info: bool) -> bool:
-        """Check the level and collect the record; True when a hand-off is due."""
-        owner = self._logger
-        if not owner._is_on(level):
-            return False
-        owner._emit(level, event, args, fields, exc_info, stack_info, self._records, self._direct)
-        return len(self._records) >= self._size
-
-    def log(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
-            stack_info: bool = False, **fields: Any) -> None:
-        """Collect ``event`` at ``level``. A bad level raises ValueError/TypeError at once."""
-        if self._collect(_level_value(level), event, args, fields, exc_info, stack_info):
-            self.hand_off()
+    def _full(self) -> None:
+        self.hand_off()
 
     def hand_off(self) -> None:
         """Hand the collected records to the handlers in one go."""
-        records, self._records = self._records, []
+        records, self._collect = self._collect, []
         if not records:
             return
-        std = self._logger._std
+        std = self._std
         try:
             if self._direct:
                 handler = _sole_handler(std, _ANY_LEVEL)
@@ -3359,15 +3886,38 @@ class _Batch:
             _report_error("batch", exc)
 
 
+def _async_batch_method(gate: Callable[..., None], name: str) -> Callable[..., Any]:
+    """Build a level method of ``_AsyncBatch``: the Logger's gate, then an awaited hand-off when full."""
+    exc_default = gate.__kwdefaults__["exc_info"]
+
+    async def method(self: _AsyncBatch, event: Any, /, *args: Any, exc_info: Any = exc_default,
+                     stack_info: bool = False, **fields: Any) -> None:
+        gate(self, event, *args, exc_info=exc_info, stack_info=stack_info, **fields)
+        if len(self._collect) >= self._size:
+            await self.hand_off_async()
+
+    method.__name__ = name
+    method.__qualname__ = f"_AsyncBatch.{name}"
+    return method
+
+
 class _AsyncBatch(_Batch):
-    """What ``Logger.batch_async()`` yields: awaitable level methods."""
+    """What ``Logger.batch_async()`` yields: awaitable level methods.
+
+    A full batch is handed on by the level method that filled it, which first
+    waits (asynchronously) for room; ``_emit()`` leaves it to them.
+    """
 
     __slots__ = ()
+
+    def _full(self) -> None:
+        pass
 
     async def log(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
                   stack_info: bool = False, **fields: Any) -> None:
         """Collect ``event`` at ``level``. A bad level raises ValueError/TypeError at once."""
-        if self._collect(_level_value(level), event, args, fields, exc_info, stack_info):
+        Logger.log(self, level, event, *args, exc_info=exc_info, stack_info=stack_info, **fields)
+        if len(self._collect) >= self._size:
             await self.hand_off_async()
 
     async def hand_off_async(self) -> None:
@@ -3376,22 +3926,21 @@ class _AsyncBatch(_Batch):
         A block larger than the queue goes on in parts, each once there is room for it.
         """
         handler = _state.handler
-        records = self._records
+        records = self._collect
         while records and handler is not None:
             room = handler.room()
             if room <= 0:
                 await handler.wait_for_cancellable_room(len(records))
                 continue
-            self._records, records = records[:room], records[room:]
+            self._collect, records = records[:room], records[room:]
             self.hand_off()
-        self._records = records
+        self._collect = records
         self.hand_off()
 
 
-for _name, _level in _LEVEL_METHODS.items():
-    setattr(_Batch, _name, _batch_method(_level, _name, asynchronous=False))
-    setattr(_AsyncBatch, _name, _batch_method(_level, _name, asynchronous=True))
-del _name, _level
+for _name in _LEVEL_METHODS:
+    setattr(_AsyncBatch, _name, _async_batch_method(getattr(Logger, _name), _name))
+del _name
 
 
 def get_logger(name: str | None = None) -> Logger:
@@ -3520,6 +4069,16 @@ def _redact(value: Any, what: str) -> tuple:
     return names
 
 
+def _samplers(value: Any, what: str) -> dict:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be a dict of event name (or '*') to sampler, got {value!r}")
+    for name, sampler in value.items():
+        if type(name) is not str:
+            raise TypeError(f"{what} keys must be event names (str) or '*', got {name!r}")
+        _check_sampler(sampler, f"{what}[{name!r}]")
+    return dict(value)
+
+
 def _signals(value: Any, what: str) -> tuple:
     """``flush_on_signals``: False or None (off), True (SIGTERM), or signals by number or name."""
     if value is None or value is False:
@@ -3601,6 +4160,7 @@ _OPTIONS = {
     "backups": _Option(_int_range(1, 1000), 5),
     "shutdown_timeout": _Option(_positive_float, 2.0),
     "flush_on_signals": _Option(_signals, (), scope="configure"),
+    "samplers": _Option(_samplers, {}, scope="configure"),
 }
 #: The options a Formatter takes, and those a Handler takes.
 _FORMATTER_OPTIONS = tuple(name for name, o in _OPTIONS.items() if o.scope == "formatter")
@@ -3710,6 +4270,8 @@ class _State:
         self.sanitizer = _Sanitizer(self.redactor, 10)
         self.callsite = False
         self.module_levels: dict[str, int] = {}
+        #: configure(samplers=...): event name (or "*") -> (sampler,), a tuple as Logger._samplers is
+        self.samplers: dict[str, tuple] | None = None
 
 
 _state = _State()
@@ -3775,6 +4337,7 @@ def _install(cfg: dict) -> None:
     _state.sanitizer = handler.output.format.sanitizer
     _state.redactor = _state.sanitizer.redactor
     _state.callsite = cfg["callsite"]
+    _state.samplers = {name: (sampler,) for name, sampler in cfg["samplers"].items()} or None
     for old_handler in old:
         root.removeHandler(old_handler)
         old_handler.close()  # drains it, within its shutdown_timeout
@@ -3820,12 +4383,23 @@ def flush(timeout: float | None = None) -> bool:
 def shutdown(timeout: float = 2.0) -> None:
     """Write what is queued and stop the writer threads, waiting at most ``timeout`` seconds.
 
-    Acts on every live :class:`Handler`. Safe to call twice; runs at exit.
+    Acts on every live :class:`Handler`; first, each RateLimiter reports what
+    it has suppressed and not reported yet. Safe to call twice; runs at exit.
     Records logged afterwards are written synchronously.
     """
     deadline = time.monotonic() + timeout
+    _report_suppressed()
     for handler in _handlers():
         handler.stop(max(0.0, deadline - time.monotonic()))
+
+
+def _report_suppressed() -> None:
+    """Every live RateLimiter reports what it has suppressed and not reported yet. Never raises."""
+    for limiter in list(_live_limiters):
+        try:
+            limiter.report_suppressed()
+        except Exception as exc:
+            _report_error("rate limiter report", exc)
 
 
 def stats() -> dict:
@@ -3841,6 +4415,7 @@ def stats() -> dict:
         for key, value in handler.counters().items():
             totals[key] += value
     totals["errors"] = _state.counters.errors
+    totals["sampled_out"] += _state.counters.sampled_out
     return totals
 
 
@@ -3849,11 +4424,14 @@ def stats() -> dict:
 #---------------------------------------------------------------------------
 
 logger = get_logger()  #: the default logger (the root), ready to use with no set-up
+_own_logger = get_logger(_SELF_NAME)  #: the library's own records (a suppressed count)
 
 
-def _shutdown_at_exit(handlers: Callable[[], list] = _handlers) -> None:
+def _shutdown_at_exit(handlers: Callable[[], list] = _handlers,
+                      report_suppressed: Callable[[], None] = _report_suppressed) -> None:
     """Drain every live Handler, each waiting at most its ``shutdown_timeout`` for a stuck sink."""
     # Globals bound as defaults: module globals may already be gone at exit.
+    report_suppressed()
     for handler in handlers():
         handler.stop_at_exit()
 
