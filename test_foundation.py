@@ -5283,6 +5283,9 @@ class TestReadme:
         "event=order_placed order_id=17 password=[REDACTED]",
         '"logger":"billing","event":"invoice_late","invoice":7}',
         "event=hello user_id=42",
+        "event=cache_hit key=k246 sample_rate=0.01 sample_count=247",
+        "event=logs_suppressed count=3 suppressed_event=disk_full",
+        "\n298\n",
     ]
 
     @staticmethod
