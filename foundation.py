@@ -521,6 +521,10 @@ class _Record(logging.LogRecord):
     args: tuple = ()
     taskName = None  # 3.12+ attribute; asyncio task names are not looked up
 
+    #: The event as written, before %-args were merged into ``msg``: what a sampler
+    #: used as a Filter keys the record by. A slot, so not in ``__dict__`` for readers.
+    __slots__ = ("template",)
+
     levelname = _Derived(lambda r: logging.getLevelName(r.levelno))
     msecs = _Derived(lambda r: (r.created - int(r.created)) * 1000.0)
     relativeCreated = _Derived(lambda r: (r.created - logging._startTime) * 1000.0)
@@ -2912,6 +2916,14 @@ class _Verdict(enum.Enum):
 _KEEP = _Verdict.KEEP
 
 
+class _Unsampled(tuple):
+    """The samplers of a logger whose records no sampler may drop: the library's own, and a
+    reservoir's report. Empty (so the gate's check costs nothing more) but not ``()`` itself."""
+
+
+_UNSAMPLED = _Unsampled()
+
+
 def _sample_key(event: Any) -> str:
     """The name samplers key a record by: its event as written (before %-args), or its type."""
     return event if type(event) is str else f"<{type(event).__name__}>"
@@ -2961,6 +2973,30 @@ class _Keys(OrderedDict):
         return state
 
 
+def _whole(value: Any, what: str, low: int = 1, high: int = 1 << 40) -> int:
+    """``value`` as an int from ``low`` to ``high`` (no bool, no str); else TypeError/ValueError naming it."""
+    if type(value) is not int:
+        raise TypeError(f"{what} must be an int, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{what} must be from {low:,} to {high:,}, got {value!r}")
+    return value
+
+
+def _number(value: Any, what: str, low: float, high: float = math.inf) -> float:
+    """``value`` as a finite float above ``low``, at most ``high``; else TypeError/ValueError naming it."""
+    if type(value) not in (int, float):
+        raise TypeError(f"{what} must be a number, got {value!r}")
+    if not (low < value <= high and math.isfinite(value)):
+        bound = f"above {low:g}" + ("" if high == math.inf else f" and at most {high:g}")
+        raise ValueError(f"{what} must be {bound}, got {value!r}")
+    return float(value)
+
+
+#: Every sampler alive: a forked child re-makes their locks, and shutdown() has
+#: each RateLimiter report what it suppressed.
+_live_samplers: weakref.WeakSet = weakref.WeakSet()
+
+
 class _Sampler(logging.Filter):
     """What every sampler shares: a lock, a clock that never runs backwards, a seeded
     random source, and state per key bounded to ``max_keys`` (least recently used dropped).
@@ -2978,17 +3014,31 @@ class _Sampler(logging.Filter):
 
         if not callable(clock):
             raise TypeError(f"clock must be a callable returning seconds, got {clock!r}")
-        now = clock()
-        if type(now) not in (int, float) or now != now:
-            raise TypeError(f"clock() must return an int or float, got {now!r}")
+        try:
+            now = clock()
+        except Exception as exc:
+            raise ValueError(f"clock() raised {type(exc).__name__}: {exc}") from exc
+        if type(now) not in (int, float) or not math.isfinite(now):
+            raise TypeError(f"clock() must return a finite int or float, got {now!r}")
         if seed is not None and type(seed) not in (int, float, str, bytes):
             raise TypeError(f"seed must be None, an int, float, str or bytes, got {seed!r}")
-        self.max_keys = _int_range(1, 1 << 40)(max_keys, "max_keys")
+        self.max_keys = _whole(max_keys, "max_keys")
         self._clock = clock
-        self._last = now
+        self._last = now  # the latest time seen, in the clock's terms plus _offset
+        self._offset = 0.0  # what the clock has stepped back by, in all
+        self._seeded = seed is not None
         self._random = random.Random(seed)
         self._lock = threading.RLock()  # RLock: a signal handler may log through it mid-call
         self._keys = _Keys(self._fresh, self._evicted, self.max_keys)
+        _live_samplers.add(self)
+        _register_process_hooks()  # after_fork_in_child
+
+    def after_fork_in_child(self) -> None:
+        """A lock another thread held at fork() is held for ever in the child: make a new one.
+        An unseeded sampler draws other numbers than its parent."""
+        self._lock = threading.RLock()
+        if not self._seeded:
+            self._random.seed()
 
     def __repr__(self) -> str:
         return f"<foundation.{type(self).__name__}>"
@@ -2997,16 +3047,38 @@ class _Sampler(logging.Filter):
         raise NotImplementedError
 
     def _now(self) -> float:
-        """The clock's time, never before the last time seen (a clock may jump backwards). Under the lock."""
-        now = self._clock()
-        if not now >= self._last:  # earlier, or NaN
+        """The clock's time, carried on from the latest seen when the clock steps back. Under the lock.
+
+        A step back is added to an offset, so time goes on from where it was
+        (a limiter does not stand still for the length of the step); a reading
+        that is not a finite number counts as no time passed.
+        """
+        reading = self._clock()
+        if not math.isfinite(reading):
             return self._last
+        now = reading + self._offset
+        if now < self._last:
+            self._offset += self._last - now
+            now = self._last
         self._last = now
         return now
 
     def _fresh(self) -> Any:
         """The state of a key seen for the first time (``self._last`` is the time). Under the lock."""
         raise NotImplementedError
+
+    def _used(self, key: Any) -> Any:
+        """The state of ``key``, now the most recently used. Under the lock.
+
+        Moved first, then read: a call on this thread in between (a signal
+        handler's) that pushes the key out only makes it new again.
+        """
+        keys = self._keys
+        try:
+            keys.move_to_end(key)
+        except KeyError:
+            pass  # new: keys[key] makes it
+        return keys[key]
 
     def _evicted(self, key: Any, state: Any) -> None:
         """``key``'s state was dropped to keep ``max_keys``. Under the lock."""
@@ -3017,7 +3089,8 @@ class _Sampler(logging.Filter):
         if name == _SELF_NAME:  # the library's own records are never sampled
             return True
         try:
-            kept = self._admit(name, _sample_key(record.msg))
+            template = getattr(record, "template", None) if type(record) is _Record else None
+            kept = self._admit(name, template if type(template) is str else _sample_key(record.msg))
         except RecursionError:
             raise
         except Exception as exc:  # a broken clock: keep the record, say so
@@ -3034,14 +3107,8 @@ class _Sampler(logging.Filter):
         return False
 
 
-def _number(value: Any, what: str, low: float, high: float = math.inf, low_open: bool = True) -> float:
-    """``value`` as a float within (``low``, ``high``]; else a ValueError/TypeError naming it."""
-    if type(value) not in (int, float):
-        raise TypeError(f"{what} must be a number, got {value!r}")
-    if not (low < value if low_open else low <= value) or not value <= high:
-        bound = f"{'above' if low_open else 'at least'} {low:g}" + ("" if high == math.inf else f" and at most {high:g}")
-        raise ValueError(f"{what} must be {bound}, got {value!r}")
-    return float(value)
+#: The longest gap a rate sampler draws (an ``itertools.repeat`` count is a C ssize_t).
+_MAX_GAP = sys.maxsize
 
 
 class RateSampler(_Sampler):
@@ -3058,7 +3125,9 @@ class RateSampler(_Sampler):
     def __init__(self, rate: float, *, always_first: bool = True, seed: Any = None,
                  clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
         self.rate = _number(rate, "rate", 0.0, 1.0)
-        self.always_first = _bool_value(always_first, "always_first")
+        if type(always_first) is not bool:
+            raise TypeError(f"always_first must be True or False, got {always_first!r}")
+        self.always_first = always_first
         super().__init__(seed=seed, clock=clock, max_keys=max_keys)
         self._log_miss = math.log1p(-self.rate) if self.rate < 1.0 else 0.0
 
@@ -3066,7 +3135,8 @@ class RateSampler(_Sampler):
         """How many records on the next kept one is: geometric, with success chance ``rate``."""
         if not self._log_miss:
             return 1
-        return 1 + int(math.log(1.0 - self._random.random()) / self._log_miss)
+        gap = 1 + math.log(1.0 - self._random.random()) / self._log_miss
+        return int(gap) if gap < _MAX_GAP else _MAX_GAP  # itertools.repeat counts in a C ssize_t
 
     def _fresh(self) -> _Countdown:
         return _Countdown(1 if self.always_first else self._gap(), 0)
@@ -3078,15 +3148,22 @@ class RateSampler(_Sampler):
             with self._lock:  # made once: two threads meeting a new event share its countdown
                 countdown = keys[event]
         else:
-            keys.move_to_end(event)
+            try:
+                keys.move_to_end(event)
+            except KeyError:  # another thread's new event just pushed it out: it counts anyway
+                pass
         drops = countdown.drops
-        if next(drops, _KEEP) is None:  # one C call: exact between threads without a lock
+        if next(drops, _KEEP) is not _KEEP:  # one C call: exact between threads without a lock
             return None
         with self._lock:  # the countdown ran out: this record is kept, unless another thread's was
             if countdown.drops is not drops:
                 return self._admit(name, event)  # it was: count this one on the new countdown
+            # While the next gap is drawn, a call on this thread (a signal handler's)
+            # takes a number from ``late`` and is dropped, counted into the new countdown.
+            countdown.drops = late = itertools.count()
             seen = countdown.seen + countdown.gap
-            countdown.__init__(self._gap(), seen)
+            gap, late = self._gap(), next(late)
+            countdown.__init__(gap - late if gap > late else 1, seen + late)
         return {"sample_rate": self.rate, "sample_count": seen}
 
 
@@ -3096,9 +3173,10 @@ class _Countdown:
     __slots__ = ("drops", "seen", "gap")
 
     def __init__(self, gap: int, seen: int) -> None:
-        self.drops = repeat(None, gap - 1)  # next() gives None for each record to drop, then runs out
         self.gap = gap  # the kept record is the gap-th from here
         self.seen = seen  # records of the event seen before this countdown
+        # Last: a call that reads the new drops finds gap and seen already new.
+        self.drops = repeat(None, gap - 1)  # next() gives None for each record to drop, then runs out
 
 
 class _Window:
@@ -3118,18 +3196,20 @@ class AdaptiveSampler(_Sampler):
     """Keep at most about ``target_per_window`` records of each event per ``window_s`` seconds.
 
     The rate is estimated as a sliding window from two counts (the previous
-    window's, weighed by how much of it still overlaps, and the current one's),
-    so it adapts within one window when the rate changes, in O(1) time and
+    window's, weighed by how much of it still overlaps, and the current one's;
+    once the current window alone passes the target, projected to its end), so
+    it adapts within one window when the rate changes, in O(1) time and
     memory per event. Each record adds its chance (target / estimate, at most
     1) to a credit and is kept when the credit reaches 1: below the target
-    every record is kept, above it kept records are spread evenly. Once it
-    has seen one window it keeps between half and twice the target (never
-    more than twice). Kept records carry ``sample_rate``: the chance they had.
+    every record is kept, above it kept records are spread evenly. A window
+    never keeps more than twice the target, and when the rate falls it keeps
+    at least half the target's pace (or every record, when fewer come).
+    Kept records carry ``sample_rate``: the chance they had.
     """
 
     def __init__(self, target_per_window: int = 100, window_s: float = 60.0, *, seed: Any = None,
                  clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
-        self.target_per_window = _int_range(1, 1 << 40)(target_per_window, "target_per_window")
+        self.target_per_window = _whole(target_per_window, "target_per_window")
         self.window_s = _number(window_s, "window_s", 0.0)
         super().__init__(seed=seed, clock=clock, max_keys=max_keys)
 
@@ -3140,8 +3220,7 @@ class AdaptiveSampler(_Sampler):
         target, span = self.target_per_window, self.window_s
         with self._lock:
             now = self._now()
-            window = self._keys[event]
-            self._keys.move_to_end(event)
+            window = self._used(event)
             elapsed = now - window.start
             if elapsed >= span:
                 window.previous = window.current if elapsed < 2 * span else 0
@@ -3149,14 +3228,20 @@ class AdaptiveSampler(_Sampler):
                 elapsed %= span
                 window.start = now - elapsed
             window.current += 1
-            estimate = window.previous * (1.0 - elapsed / span) + window.current
+            current, part = window.current, elapsed / span
+            estimate = window.previous * (1.0 - part) + current
+            if current > target and part > 0.0:  # this window alone is above the target: project it
+                estimate = max(estimate, current / part)
             rate = 1.0 if estimate <= target else target / estimate
             if window.kept >= 2 * target:
                 return None
             window.credit += rate
-            if window.credit < 1.0:
+            if window.credit >= 1.0:
+                window.credit -= 1.0
+            elif window.kept < target * part / 2 + 1:  # behind half the target's pace (the rate fell)
+                rate = min(1.0, (target * part / 2 + 1) / current)
+            else:
                 return None
-            window.credit -= 1.0
             window.kept += 1
         return {"sample_rate": rate}
 
@@ -3173,7 +3258,7 @@ class ReservoirSampler(_Sampler):
 
     def __init__(self, size: int = 1000, *, seed: Any = None,
                  clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
-        self.size = _int_range(1, 10_000_000)(size, "size")
+        self.size = _whole(size, "size", 1, 10_000_000)
         super().__init__(seed=seed, clock=clock, max_keys=max_keys)
         self._flushing = threading.local()
         self._start()
@@ -3224,8 +3309,6 @@ class ReservoirSampler(_Sampler):
                 self._items[index] = dict(event_dict)
 
     def _admit(self, name: str, event: str) -> Any:
-        if getattr(self._flushing, "active", False):  # its own sampled_events record
-            return _KEEP
         with self._lock:
             index = self._slot()
             if index is None:
@@ -3248,32 +3331,40 @@ class ReservoirSampler(_Sampler):
             self._start()
         events = []
         for item in items:
-            if type(item) is list:  # a record's slot: its entry, or a LogRecord
+            if type(item) is list:  # a record's slot: its entry
                 if not item:
                     continue  # taken, but its record not made yet (or it failed)
-                item = _entry_dict(item[0] if type(item[0]) is not _Record else _entry(item[0]))
+                item = _entry_dict(item[0])
             events.append(item)
-        self._flushing.active = True
+        logger = logger if logger is not None else get_logger()
+        unsampled = logger._derive(logger._bound, _UNSAMPLED)  # no "*" sampler may thin the report
+        self._flushing.active = True  # nor this reservoir, as a Filter on the way
         try:
-            (logger if logger is not None else get_logger()).info("sampled_events", sample_size=len(events), total_events=total,
-                                                                  sampling_ratio=len(events) / total if total else 0.0,
-                                                                  events=events)
+            unsampled.info("sampled_events", sample_size=len(events), total_events=total,
+                           sampling_ratio=len(events) / total if total else 0.0, events=events)
         finally:
             self._flushing.active = False
 
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(self._flushing, "active", False):  # its own report
+            return True
+        return super().filter(record)
+
 
 class _Bucket:
-    """A rate limiter's state for one key: the generic cell rate algorithm's one number, and a count."""
+    """A rate limiter's state for one key (the generic cell rate algorithm) and what it dropped.
 
-    __slots__ = ("due", "suppressed")
+    The bucket is full again at ``since + passed * interval``: a product, not a
+    running sum of intervals, so no rounding piles up; ``since`` moves to the
+    present whenever the bucket is full.
+    """
+
+    __slots__ = ("since", "passed", "suppressed")
 
     def __init__(self, now: float) -> None:
-        self.due = now  # when the bucket is full again: each record passed moves it one interval on
+        self.since = now
+        self.passed = 0  # records passed since ``since``
         self.suppressed = 0  # records dropped since the last report
-
-
-#: Every RateLimiter alive, so that shutdown() reports what each has suppressed.
-_live_limiters: weakref.WeakSet = weakref.WeakSet()
 
 
 class RateLimiter(_Sampler):
@@ -3291,16 +3382,17 @@ class RateLimiter(_Sampler):
     def __init__(self, per_second: float, burst: int = 1, key: str | None = "event", *, seed: Any = None,
                  clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
         self.per_second = _number(per_second, "per_second", 0.0)
-        self.burst = _int_range(1, 1 << 40)(burst, "burst")
+        if not math.isfinite(1.0 / self.per_second):
+            raise ValueError(f"per_second is too small to wait for, got {per_second!r}")
+        self.burst = _whole(burst, "burst")
         if key not in ("event", "logger", None):
-            raise ValueError(f"key must be 'event', 'logger' or None, got {key!r}")
+            raise (ValueError if type(key) is str else TypeError)(
+                f"key must be 'event', 'logger' or None, got {key!r}")
         self.key = key
         super().__init__(seed=seed, clock=clock, max_keys=max_keys)
         self._interval = 1.0 / self.per_second
-        # A nanosecond's part of an interval: sums of float intervals must not cost a pass.
-        self._tolerance = (self.burst - 1 + 1e-9) * self._interval
+        self._tolerance = (self.burst - 1) * self._interval
         self._unreported: list = []
-        _live_limiters.add(self)
 
     def _fresh(self) -> _Bucket:
         return _Bucket(self._last)
@@ -3309,13 +3401,15 @@ class RateLimiter(_Sampler):
         key = event if self.key == "event" else name if self.key == "logger" else "*"
         with self._lock:
             now = self._now()
-            bucket = self._keys[key]
-            self._keys.move_to_end(key)
-            due = bucket.due if bucket.due > now else now
-            if due - now > self._tolerance:
+            bucket = self._used(key)
+            due = bucket.since + bucket.passed * self._interval
+            if due <= now:  # full again: count from now
+                bucket.since, bucket.passed, due = now, 0, now
+            # A few units in the last place of slack: a reading on the very edge passes.
+            if due - now > self._tolerance + 4 * math.ulp(due):
                 bucket.suppressed += 1
                 return None
-            bucket.due = due + self._interval
+            bucket.passed += 1
             if bucket.suppressed:  # the bucket has refilled: report what it dropped
                 self._unreported.append((key, bucket.suppressed))
                 bucket.suppressed = 0
@@ -3341,11 +3435,12 @@ class RateLimiter(_Sampler):
         self._write_reports(reports)
 
     def _write_reports(self, reports: list) -> None:
+        """Write the reports as the library's own records: past the level (as ``logs_dropped``
+        is), so that a level of WARNING does not hide what was left out."""
         for key, count in reports:
-            if self.key == "logger":
-                _own_logger.info("logs_suppressed", count=count, suppressed_event="*", suppressed_logger=key)
-            else:
-                _own_logger.info("logs_suppressed", count=count, suppressed_event=key)
+            fields = ({"count": count, "suppressed_event": "*", "suppressed_logger": key}
+                      if self.key == "logger" else {"count": count, "suppressed_event": key})
+            _own_logger._emit(INFO, "logs_suppressed", (), fields, None, False)
 
 
 #---------------------------------------------------------------------------
@@ -3575,13 +3670,13 @@ class Logger:
         takes the record into the slot it returned. Never raises for bad data:
         errors are counted and reported.
         """
-        collect = self._collect
+        collect, as_entry = self._collect, self._direct
         try:
             if kept is not _KEEP:
                 if type(kept) is dict:
                     fields = {**fields, **kept}
-                else:  # a reservoir's slot: the record goes there, not to a handler
-                    collect = kept
+                else:  # a reservoir's slot: the entry goes there (no exc_info to keep alive)
+                    collect, as_entry = kept, True
             ctx = _context.get()
             bound = self._bound
             if ctx is _NO_FIELDS:
@@ -3609,6 +3704,7 @@ class Logger:
                         plain = False
                         break
             if type(event) is not str or args or not plain:
+                template = event
                 event, merged = _run_callers_code(event, args, merged, plain)
                 text = len(event) + _text_of(merged)
             else:
@@ -3624,7 +3720,7 @@ class Logger:
             # When our handler is all the record would reach, no LogRecord is
             # made: nothing else could read it. The entry goes to the handler.
             handler = None if collect is not None else _sole_handler(self._std, level)
-            if handler is not None or (collect is not None and self._direct):
+            if handler is not None or (collect is not None and as_entry):
                 exc_text = _exception_text(exc_info)[1] if exc_info else None
                 stack = _stack_text() if stack_info else None
                 if _state.callsite:
@@ -3638,6 +3734,8 @@ class Logger:
                 record = entry
             else:
                 record = _Record(self.name, level, event, merged)
+                if args:
+                    record.template = template
                 if exc_info:
                     record.exc_info, record.exc_text = _exception_text(exc_info)
                 if stack_info:
@@ -3705,13 +3803,13 @@ class Logger:
         ``_KEEP``, the fields to add (``sample_rate``...), a reservoir's slot,
         or None when a sampler dropped the record; a dropped or reservoir-bound
         record counts in ``stats()["sampled_out"]``. The library's own records
-        are never sampled, and a sampler that raises keeps the record.
+        (``_UNSAMPLED``) are never sampled, and a sampler that raises keeps the record.
         """
-        name = self.name
-        if name == _SELF_NAME:
-            return _KEEP
-        key = event if type(event) is str else _sample_key(event)
         samplers = self._samplers
+        if samplers is _UNSAMPLED:
+            return _KEEP
+        name = self.name
+        key = event if type(event) is str else _sample_key(event)
         configured = _state.samplers
         if configured is not None:
             more = configured.get(key) or configured.get("*")
@@ -3864,6 +3962,10 @@ class _Batch(Logger):
     def _full(self) -> None:
         self.hand_off()
 
+    def _derive(self, bound: _Fields, samplers: tuple | None = None) -> Logger:
+        raise TypeError("a batch collects the records of its block: bind() or sample the logger "
+                        "before the batch, not the batch")
+
     def hand_off(self) -> None:
         """Hand the collected records to the handlers in one go."""
         records, self._collect = self._collect, []
@@ -3940,6 +4042,8 @@ class _AsyncBatch(_Batch):
 
 for _name in _LEVEL_METHODS:
     setattr(_AsyncBatch, _name, _async_batch_method(getattr(Logger, _name), _name))
+    setattr(_AsyncBatch, "a" + _name, getattr(_AsyncBatch, _name))  # already coroutines here
+_AsyncBatch.alog = _AsyncBatch.log
 del _name
 
 
@@ -4395,7 +4499,9 @@ def shutdown(timeout: float = 2.0) -> None:
 
 def _report_suppressed() -> None:
     """Every live RateLimiter reports what it has suppressed and not reported yet. Never raises."""
-    for limiter in list(_live_limiters):
+    for limiter in list(_live_samplers):
+        if type(limiter) is not RateLimiter:
+            continue
         try:
             limiter.report_suppressed()
         except Exception as exc:
@@ -4424,7 +4530,7 @@ def stats() -> dict:
 #---------------------------------------------------------------------------
 
 logger = get_logger()  #: the default logger (the root), ready to use with no set-up
-_own_logger = get_logger(_SELF_NAME)  #: the library's own records (a suppressed count)
+_own_logger = Logger(logging.getLogger(_SELF_NAME), samplers=_UNSAMPLED)  #: the library's own records
 
 
 def _shutdown_at_exit(handlers: Callable[[], list] = _handlers,
@@ -4524,6 +4630,8 @@ def _after_fork_in_child() -> None:
     _state.lock = threading.RLock()
     _state.counters = _Counters()
     _reporter._lock = threading.RLock()
+    for sampler in list(_live_samplers):
+        sampler.after_fork_in_child()
     global _live_lock
     _live_lock = threading.RLock()
     for handler in _handlers():
