@@ -3435,12 +3435,13 @@ class RateLimiter(_Sampler):
         self._write_reports(reports)
 
     def _write_reports(self, reports: list) -> None:
-        """Write the reports as the library's own records: past the level (as ``logs_dropped``
-        is), so that a level of WARNING does not hide what was left out."""
+        """Write the reports as the library's own records (logger ``foundation``, which
+        ``configure()`` sets to INFO: a level of WARNING does not hide what was left out)."""
         for key, count in reports:
-            fields = ({"count": count, "suppressed_event": "*", "suppressed_logger": key}
-                      if self.key == "logger" else {"count": count, "suppressed_event": key})
-            _own_logger._emit(INFO, "logs_suppressed", (), fields, None, False)
+            if self.key == "logger":
+                _own_logger.info("logs_suppressed", count=count, suppressed_event="*", suppressed_logger=key)
+            else:
+                _own_logger.info("logs_suppressed", count=count, suppressed_event=key)
 
 
 #---------------------------------------------------------------------------
@@ -3478,30 +3479,17 @@ def _run_callers_code(event: Any, args: tuple, fields: dict, plain: bool) -> tup
 
 
 def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..., None]:
-    """Build ``Logger.<name>``: the gate, then the record.
+    """Build ``Logger.<name>``: a record at ``level``, through the gate (``Logger._emit()``).
 
-    The gate is the one way in for every call: the sync level methods are
-    these functions, the async twins and ``log()`` call them, and a batch is a
-    Logger whose records are collected. Its first step, the level, is one dict
-    lookup (a disabled level must cost about one no-op call); its second, the
-    samplers, costs one check when there are none. A record either step drops
-    costs no merge, no lazy field and no record.
+    The one lookup here only spares a disabled call the call into the gate
+    (a disabled level must cost about one no-op call); the gate checks the
+    level itself, so a level not looked up yet (None) goes on to it.
     """
 
     def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = exc_default,
                stack_info: bool = False, **fields: Any) -> None:
-        try:
-            if not self._cache[level]:
-                return
-        except KeyError:  # the level cache was cleared (setLevel) or never filled
-            if not self._enabled_slow(level):
-                return
-        if self._samplers or _state.samplers is not None:
-            kept = self._sampled(event)
-            if kept is not None:
-                self._emit(level, event, args, fields, exc_info, stack_info, kept)
-            return
-        self._emit(level, event, args, fields, exc_info, stack_info)
+        if self._cache.get(level) is not False:
+            self._emit(level, event, args, fields, exc_info, stack_info)
 
     method.__name__ = name
     method.__qualname__ = f"Logger.{name}"
@@ -3515,57 +3503,37 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
     return method
 
 
-async def _wait_for_room(handler: Handler, exc_info: Any) -> Any:
-    """The async twins' slow path: wait on the event loop for room; return ``exc_info`` kept.
+async def _emit_when_room(logger: Logger, level: int, event: Any, args: tuple, fields: dict,
+                          exc_info: Any, stack_info: bool) -> None:
+    """What every async call does: wait on the event loop for room, then the gate (``_emit()``).
 
-    A task cancelled while it waits has not handed its record over: it is
+    Only with a full queue (``overflow="block"``) does it wait, so that the
+    gate never blocks the loop; a record whose level is off does not wait. A
+    task cancelled while it waits has not handed its record over: it is
     counted as dropped (and reported), not lost silently.
     """
-    if exc_info is True:
-        exc_info = sys.exc_info()  # before the await can lose it
-    await handler.wait_for_cancellable_room(1)
-    return exc_info
+    handler = _state.handler
+    if handler is not None and handler.room() <= 0 and logger._std.isEnabledFor(level):
+        if exc_info is True:
+            exc_info = sys.exc_info()  # before the await can lose it
+        await handler.wait_for_cancellable_room(1)
+    logger._emit(level, event, args, fields, exc_info, stack_info)
 
 
-def _async_method(gate: Callable[..., None], level: int, name: str) -> Callable[..., Any]:
-    """Build ``Logger.<name>``, the coroutine twin of the sync ``gate``: room first, then the gate.
-
-    When the queue is full (``overflow="block"``), it waits on the event loop
-    for room before calling the gate, so the gate never blocks the loop. A
-    record whose level is off does not wait.
-    """
-    exc_default = gate.__kwdefaults__["exc_info"]
+def _async_method(level: int, name: str, exc_default: Any = None) -> Callable[..., Any]:
+    """Build ``Logger.<name>``: the coroutine twin of a level method (see ``_emit_when_room()``)."""
 
     async def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = exc_default,
                      stack_info: bool = False, **fields: Any) -> None:
-        handler = _state.handler
-        if handler is not None and handler.room() <= 0 and self._std.isEnabledFor(level):
-            exc_info = await _wait_for_room(handler, exc_info)
-        gate(self, event, *args, exc_info=exc_info, stack_info=stack_info, **fields)
+        await _emit_when_room(self, level, event, args, fields, exc_info, stack_info)
 
     method.__name__ = name
     method.__qualname__ = f"Logger.{name}"
-    method.__doc__ = (f"Coroutine twin of :meth:`{gate.__name__}`: never blocks the event loop.\n\n"
+    method.__doc__ = (f"Coroutine twin of :meth:`{name[1:]}`: never blocks the event loop.\n\n"
                       "It hands the record over without a thread hop; with a full queue in\n"
                       "``overflow='block'`` mode it waits asynchronously for room. The\n"
                       "context variables of the calling task are kept.")
     return method
-
-
-#: The (sync, async) gates of each level, by number: the level methods for the
-#: named levels, and ones made on first use for others (``log(25, ...)``).
-_GATES: dict = {}
-
-
-def _gates(level: int) -> tuple:
-    """Return the (sync, async) gate of ``level``, made once (for at most 256 levels)."""
-    gates = _GATES.get(level)
-    if gates is None:
-        sync = _level_method(level, "log")
-        gates = (sync, _async_method(sync, level, "alog"))
-        if len(_GATES) < 256:  # custom levels are few; never grow without bound
-            _GATES[level] = gates
-    return gates
 
 
 class Logger:
@@ -3630,14 +3598,12 @@ class Logger:
     def log(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
             stack_info: bool = False, **fields: Any) -> None:
         """Log ``event`` at ``level``. A bad level raises ValueError/TypeError at once."""
-        _gates(_level_value(level))[0](self, event, *args, exc_info=exc_info, stack_info=stack_info,
-                                       **fields)
+        self._emit(_level_value(level), event, args, fields, exc_info, stack_info)
 
     async def alog(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
                    stack_info: bool = False, **fields: Any) -> None:
         """Coroutine twin of :meth:`log`: never blocks the event loop."""
-        await _gates(_level_value(level))[1](self, event, *args, exc_info=exc_info,
-                                             stack_info=stack_info, **fields)
+        await _emit_when_room(self, _level_value(level), event, args, fields, exc_info, stack_info)
 
     if TYPE_CHECKING:  # made by _async_method below; declared here for grep and type checkers
         async def atrace(self, event: Any, /, *args: Any, exc_info: Any = None,
@@ -3657,11 +3623,16 @@ class Logger:
 
     # -- the record --------------------------------------------------------
     def _emit(self, level: int, event: Any, args: tuple, fields: dict, exc_info: Any,
-              stack_info: bool, kept: Any = _KEEP) -> None:
-        """Make the record the gate let through and hand it on (or collect it).
+              stack_info: bool) -> None:
+        """The gate, then the record, handed on (or collected).
 
-        ``kept`` is what the samplers said (``_sampled()``): fields to add, or a
-        reservoir's slot to put the record in. Fields merge context, then bound, then call fields (later wins). Values
+        The gate is the one way in for every call (the sync level methods, the
+        async twins through ``_emit_when_room()``, ``log()``, ``alog()``, and a
+        batch, which is a Logger whose records are collected): first the level,
+        then the samplers (``_sampled()``). A record either drops costs no
+        merge, no lazy field and no record.
+
+        Fields merge context, then bound, then call fields (later wins). Values
         that are not plain are copied now, on the caller's thread, and secrets
         are redacted. When our handler is all the record reaches (see
         ``_sole_handler()``), and in a batch whose only handler is ours, no
@@ -3670,13 +3641,22 @@ class Logger:
         takes the record into the slot it returned. Never raises for bad data:
         errors are counted and reported.
         """
-        collect, as_entry = self._collect, self._direct
         try:
-            if kept is not _KEEP:
-                if type(kept) is dict:
-                    fields = {**fields, **kept}
-                else:  # a reservoir's slot: the entry goes there (no exc_info to keep alive)
-                    collect, as_entry = kept, True
+            if not self._cache[level]:
+                return
+        except KeyError:  # the level cache was cleared (setLevel) or never filled
+            if not self._enabled_slow(level):
+                return
+        collect, as_entry = self._collect, self._direct
+        if self._samplers or _state.samplers is not None:
+            kept = self._sampled(event)
+            if kept is None:
+                return
+            if type(kept) is dict:
+                fields = {**fields, **kept}
+            elif kept is not _KEEP:  # a reservoir's slot: the entry goes there (no exc_info to keep alive)
+                collect, as_entry = kept, True
+        try:
             ctx = _context.get()
             bound = self._bound
             if ctx is _NO_FIELDS:
@@ -3860,9 +3840,7 @@ class Logger:
 _LEVEL_METHODS = {"trace": TRACE, "debug": DEBUG, "info": INFO, "warning": WARNING,
                   "error": ERROR, "critical": CRITICAL, "exception": ERROR}
 for _name, _level in _LEVEL_METHODS.items():
-    setattr(Logger, "a" + _name, _async_method(getattr(Logger, _name), _level, "a" + _name))
-    if _name != "exception":
-        _GATES[_level] = (getattr(Logger, _name), getattr(Logger, "a" + _name))
+    setattr(Logger, "a" + _name, _async_method(_level, "a" + _name, _name == "exception" or None))
 del _name, _level
 
 
@@ -3988,13 +3966,13 @@ class _Batch(Logger):
             _report_error("batch", exc)
 
 
-def _async_batch_method(gate: Callable[..., None], name: str) -> Callable[..., Any]:
-    """Build a level method of ``_AsyncBatch``: the Logger's gate, then an awaited hand-off when full."""
-    exc_default = gate.__kwdefaults__["exc_info"]
+def _async_batch_method(level: int, name: str) -> Callable[..., Any]:
+    """Build a level method of ``_AsyncBatch``: the gate (``_emit()``), then an awaited hand-off when full."""
+    exc_default = name == "exception"
 
     async def method(self: _AsyncBatch, event: Any, /, *args: Any, exc_info: Any = exc_default,
                      stack_info: bool = False, **fields: Any) -> None:
-        gate(self, event, *args, exc_info=exc_info, stack_info=stack_info, **fields)
+        self._emit(level, event, args, fields, exc_info, stack_info)
         if len(self._collect) >= self._size:
             await self.hand_off_async()
 
@@ -4018,7 +3996,7 @@ class _AsyncBatch(_Batch):
     async def log(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
                   stack_info: bool = False, **fields: Any) -> None:
         """Collect ``event`` at ``level``. A bad level raises ValueError/TypeError at once."""
-        Logger.log(self, level, event, *args, exc_info=exc_info, stack_info=stack_info, **fields)
+        self._emit(_level_value(level), event, args, fields, exc_info, stack_info)
         if len(self._collect) >= self._size:
             await self.hand_off_async()
 
@@ -4041,7 +4019,7 @@ class _AsyncBatch(_Batch):
 
 
 for _name in _LEVEL_METHODS:
-    setattr(_AsyncBatch, _name, _async_batch_method(getattr(Logger, _name), _name))
+    setattr(_AsyncBatch, _name, _async_batch_method(_LEVEL_METHODS[_name], _name))
     setattr(_AsyncBatch, "a" + _name, getattr(_AsyncBatch, _name))  # already coroutines here
 _AsyncBatch.alog = _AsyncBatch.log
 del _name
@@ -4450,6 +4428,8 @@ def _install(cfg: dict) -> None:
         if name not in cfg["module_levels"]:
             logging.getLogger(name).setLevel(logging.NOTSET)
     root.setLevel(cfg["level"])
+    if _SELF_NAME not in cfg["module_levels"]:  # the library's own reports pass a higher level
+        logging.getLogger(_SELF_NAME).setLevel(min(INFO, cfg["level"]))
     for name, level in cfg["module_levels"].items():
         logging.getLogger(name).setLevel(level)
     _state.module_levels = dict(cfg["module_levels"])

@@ -5676,9 +5676,9 @@ class TestSamplers:
 
     def test_rate_limiter_report_is_written_under_a_warning_level(self, log):
         """With level="WARNING", a limiter on warnings still reports what it suppressed."""
-        # (A bug in HEAD 00233f4, fixed in the working copy: logs_suppressed went through the
-        # "foundation" logger's level check at INFO, so under level="WARNING" the count was
-        # taken and never written.)
+        # (A bug in 00233f4, fixed in f0bb01d: logs_suppressed went through the "foundation"
+        # logger's level check at INFO, so under level="WARNING" the count was taken and never
+        # written.)
         clock = FakeClock()
         out = capture(mode="sync", level="WARNING", samplers={"disk_full": foundation.RateLimiter(1, 1, clock=clock)})
         for _ in range(5):
@@ -5773,11 +5773,10 @@ class TestSamplers:
 
     def test_filter_keys_our_records_by_the_event_before_args(self, log):
         """As a Filter, a sampler keys our records as the gate does: by the event before %-args."""
-        # BUG: _Sampler.filter() keys by record.msg, which for our own records (_Record) is
-        # already %-formatted ("job 0 done", "job 1 done", ...), while the gate (configure,
-        # log.sampled) and plain LogRecords key by the event as written ("job %d done").
-        # So a sampler used as a Filter sees each call as a new event: RateSampler keeps
-        # every record (sample_count always 1), RateLimiter never limits, and the LRU churns.
+        # (A bug in 00233f4, fixed in f0bb01d: filter() keyed our records by record.msg,
+        # already %-formatted ("job 0 done", ...), while the gate and plain LogRecords key by
+        # the event as written ("job %d done"): as a Filter, each call was a new event, so a
+        # RateSampler kept every record (sample_count always 1) and a RateLimiter never limited.)
         sampler = foundation.RateSampler(0.1, seed=1)
         std = logging.getLogger("app")
         out = capture(mode="sync")
@@ -5834,11 +5833,10 @@ class TestSamplers:
 
     def test_reservoir_as_filter_does_not_take_its_own_report(self, log):
         """A reservoir as a Filter on the logger flush() writes to: its sampled_events record is written."""
-        # BUG (in the working copy, not in HEAD 00233f4): flush() now guards its report only
-        # at the gate (a logger with _UNSAMPLED samplers); the thread-local flag that made
-        # _admit() answer _KEEP during flush() is gone. As a Filter on the std logger (or a
-        # handler) the report reaches, filter() -> _admit() takes the sampled_events record
-        # into the reservoir: nothing is written, and the next flush() reports that report.
+        # (A bug in a working copy between 00233f4 and f0bb01d: with flush() guarding its
+        # report only at the gate, a reservoir used as a Filter on the logger the report
+        # reached took its own sampled_events record: nothing was written, and the next
+        # flush() reported that report.)
         reservoir = foundation.ReservoirSampler(10)
         std = logging.getLogger("app")
         out = capture(mode="sync")
@@ -6027,7 +6025,7 @@ class TestSamplers:
     @pytest.mark.parametrize("kind", ["AdaptiveSampler", "RateLimiter"])
     def test_clock_that_says_infinity_once(self, kind):
         """One reading of +inf from the clock does not break the sampler for good."""
-        # (A bug in HEAD 00233f4, fixed in the working copy: _now() took +inf as a time.
+        # (A bug in 00233f4, fixed in f0bb01d: _now() took +inf as a time.
         # AdaptiveSampler's window start became NaN for good: 2 x target more records with
         # sample_rate NaN, then the event dropped for ever; RateLimiter compared inf - inf =
         # NaN and passed every record from then on.)
@@ -6124,14 +6122,11 @@ class TestSamplers:
 
     def test_a_call_in_the_middle_of_a_call_counts_exactly(self):
         """A signal handler's call on the same event, at any point of another call: the counts stay exact."""
-        # BUG: RateSampler._admit holds an RLock while it renews the countdown
-        # (`countdown.__init__(self._gap(), seen)`); a signal handler that logs the same
-        # event while the main thread is inside _gap() or _Countdown.__init__ re-enters the
-        # lock, finds the old, exhausted countdown still in place (the recheck
-        # `countdown.drops is not drops` passes), and is kept with the same sample_count as
-        # the interrupted record; then the interrupted call renews the countdown again: one
-        # record too many is kept and the counts fall one behind. Threads cannot do this
-        # (the lock excludes them); only a re-entrant call on the same thread.
+        # (A bug in 00233f4, fixed in f0bb01d: RateSampler renewed the countdown under an
+        # RLock with `countdown.__init__(self._gap(), seen)`; a signal handler logging the
+        # same event inside _gap() or _Countdown.__init__ re-entered the lock, found the old,
+        # exhausted countdown still in place, and was kept with the same sample_count as the
+        # interrupted record: one record too many kept, the counts one behind from then on.)
         sampler = foundation.RateSampler(0.3, seed=5)
         counts, calls = [], [0]
 
@@ -6149,13 +6144,11 @@ class TestSamplers:
     @pytest.mark.parametrize("kind", ["RateSampler", "AdaptiveSampler", "RateLimiter"])
     def test_an_event_pushed_out_in_the_middle_of_a_call(self, kind):
         """Another call (a signal handler, or a thread switch) that pushes the event out mid-call: no error."""
-        # BUG (AdaptiveSampler, RateLimiter): _admit() reads the key's state
-        # (self._keys[key]) and then calls self._keys.move_to_end(key) under an RLock; a
-        # signal handler that logs a new event between the two re-enters the lock and pushes
-        # the key out of the LRU (max_keys reached): move_to_end raises KeyError, the record
-        # is kept unsampled, and an error is counted and printed. (RateSampler, whose fast
-        # path takes no lock, so that another thread could do this too, had the same bug in
-        # HEAD 00233f4; the working copy catches the KeyError there.)
+        # (A bug in 00233f4, fixed in f0bb01d: _admit() read the key's state and then called
+        # move_to_end(key); a call on a new event in between (a signal handler re-entering the
+        # RLock; for RateSampler, whose fast path takes no lock, also another thread) pushed
+        # the key out of the LRU, and move_to_end raised KeyError: the record was kept
+        # unsampled, and an error counted and printed.)
         capture(mode="sync")
         clock = FakeClock()
         sampler = {"RateSampler": lambda: foundation.RateSampler(0.5, seed=1, max_keys=1),
@@ -6181,12 +6174,14 @@ class TestSamplers:
         clock = FakeClock()
         sampler = MEMORY_SAMPLERS[kind](clock)
         names = [f"event-{i}" for i in range(1_000_000)]
-        admit = sampler._admit  # what filter() and the gate ask, without a record around it
+        record = std_record("warm-up")
+        keep = sampler.filter
         tracemalloc.start()
         try:
             before = tracemalloc.get_traced_memory()[0]
             for name in names:
-                admit("app", name)
+                record.msg = name
+                keep(record)
             grown = tracemalloc.get_traced_memory()[0] - before
         finally:
             tracemalloc.stop()
