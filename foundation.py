@@ -3158,12 +3158,8 @@ class RateSampler(_Sampler):
         with self._lock:  # the countdown ran out: this record is kept, unless another thread's was
             if countdown.drops is not drops:
                 return self._admit(name, event)  # it was: count this one on the new countdown
-            # While the next gap is drawn, a call on this thread (a signal handler's)
-            # takes a number from ``late`` and is dropped, counted into the new countdown.
-            countdown.drops = late = itertools.count()
             seen = countdown.seen + countdown.gap
-            gap, late = self._gap(), next(late)
-            countdown.__init__(gap - late if gap > late else 1, seen + late)
+            countdown.__init__(self._gap(), seen)
         return {"sample_rate": self.rate, "sample_count": seen}
 
 
