@@ -486,6 +486,46 @@ def run_memory(n: int) -> dict:
             "dropped": foundation.stats()["dropped"]}
 
 
+class _HeldSink:
+    """A sink that holds its first write until released: the records behind it wait in the queue."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+
+    def write(self, text: str) -> None:
+        self.release.wait(120)
+
+
+def run_interning(n: int) -> dict:
+    """The memory ``n`` queued records take, their string values built per call (as f-strings
+    are), with and without ``intern``: what interning saves."""
+    sys.path.insert(0, HERE)
+    import tracemalloc
+
+    import foundation
+
+    result = {"records": n}
+    for intern in (False, True):
+        sink = _HeldSink()
+        foundation.configure(stream=sink, queue_size=n + 10, intern=intern)
+        log = foundation.get_logger("bench")
+        log.info(EVENT)  # the writer takes it and is held in the sink's write()
+        time.sleep(0.2)
+        tracemalloc.start()
+        for i in range(n):  # 100 users, 3 regions, 50 paths: values repeat, objects do not
+            log.info(EVENT, user=f"usr_{i % 100}", region=f"eu-{i % 3}", path=f"/api/items/{i % 50}")
+        held = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        result["with_mb" if intern else "without_mb"] = held / 1e6
+        sink.release.set()
+        foundation.flush()
+    result["stats"] = foundation.intern_stats()
+    foundation.shutdown()
+    return result
+
+
 # ---------------------------------------------------------------------------
 # Worker: one library and scenario in this (fresh) interpreter
 # ---------------------------------------------------------------------------
@@ -496,6 +536,8 @@ def worker(library: str, scenario: str, n: int) -> dict:
         return run_latency(n)
     if scenario == "memory":
         return run_memory(n)
+    if scenario == "interning":
+        return run_interning(n)
     fd, path = tempfile.mkstemp(prefix="bench-", suffix=".log")
     os.close(fd)
     try:
@@ -617,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
         results["latency"] = spawn("foundation", "latency", 20_000)
         print("  memory, 1,000,000 records through a slow sink ...", file=sys.stderr)
         results["memory"] = spawn("foundation", "memory", 1_000_000)
+        print("  interning, 100,000 queued records ...", file=sys.stderr)
+        results["interning"] = spawn("foundation", "interning", 100_000)
 
     print_report(results, names, peers)
     if args.json:
@@ -697,6 +741,13 @@ def print_report(results: dict, names: list[str], peers: list[str]) -> None:
         print(f"Memory, {memory['records']:,} records through a slow sink, default queue: peak RSS grew "
               f"{memory['peak_growth_mb']:.1f} MB (target < 50), {memory['lines']:,} lines written, "
               f"{memory['dropped']} dropped, {memory['seconds']:.1f} s")
+    interning = results.get("interning")
+    if interning and "with_mb" in interning:
+        saved = 1 - interning["with_mb"] / interning["without_mb"]
+        print(f"Interning, {interning['records']:,} queued records with 3 string values built per call "
+              f"(100, 3 and 50 distinct): {interning['without_mb']:.1f} MB without, "
+              f"{interning['with_mb']:.1f} MB with intern=True ({saved:.0%} less; hit rate "
+              f"{interning['stats']['hit_rate']:.1%})")
     if results["failures"]:
         print("\nFailed runs:")
         for what, problem in results["failures"].items():

@@ -17,9 +17,10 @@ Sections (``grep -n '^#   ' foundation.py`` prints them with line numbers):
 6.  Rendering: values, escaping, redaction, emoji, line formats
 7.  Batching writer: sinks, output, queue, writer thread, handlers
 8.  Samplers
-9.  Logger facade
-10. Configuration
-11. Module singletons and atexit
+9.  Interning
+10. Logger facade
+11. Configuration
+12. Module singletons and atexit
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ __all__ = [
     "Handler",
     # Samplers
     "RateSampler", "AdaptiveSampler", "ReservoirSampler", "RateLimiter",
+    # Interning
+    "intern_stats",
     # Logger facade
     "Logger", "get_logger", "logger",
     # Configuration
@@ -3441,6 +3444,62 @@ class RateLimiter(_Sampler):
 
 
 #---------------------------------------------------------------------------
+#   Interning
+#---------------------------------------------------------------------------
+
+class _Interner:
+    """Repeated string values of fields share one object: the first one seen is kept.
+
+    ``configure(intern=True)`` (or a cap): records waiting in the queue then
+    hold one copy of each repeated value instead of one per record. The cache
+    holds at most ``cap`` strings (of up to ``_CACHED_TEXT`` characters); when
+    it is full, the oldest goes. Thread-safe; its counts are exact.
+    """
+
+    __slots__ = ("cap", "hits", "misses", "_cache", "_lock")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.hits = self.misses = 0
+        self._cache: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def share_values(self, fields: dict) -> None:
+        """Put the cached equal string in place of each short str value of ``fields``, a record's own dict."""
+        cache, lock = self._cache, self._lock
+        lock.acquire()  # not "with": it costs twice as much, on every record
+        try:
+            for key, value in fields.items():
+                if type(value) is str and len(value) <= _CACHED_TEXT:
+                    shared = cache.get(value)
+                    if shared is None:
+                        self.misses += 1
+                        cache[value] = value
+                        if len(cache) > self.cap:
+                            cache.popitem(last=False)
+                    else:
+                        self.hits += 1
+                        fields[key] = shared  # a value changed, no key: iterating on is safe
+        finally:
+            lock.release()
+
+    def stats(self) -> dict:
+        with self._lock:
+            hits, misses, size = self.hits, self.misses, len(self._cache)
+        return {"cache_size": size, "hits": hits, "misses": misses,
+                "hit_rate": hits / (hits + misses) if hits + misses else 0.0}
+
+
+def intern_stats() -> dict:
+    """Return the interning cache's ``cache_size``, ``hits``, ``misses`` and ``hit_rate``
+    since the last ``configure()`` (all 0 when ``intern`` is off)."""
+    interner = _state.interner
+    if interner is None:
+        return {"cache_size": 0, "hits": 0, "misses": 0, "hit_rate": 0.0}
+    return interner.stats()
+
+
+#---------------------------------------------------------------------------
 #   Logger facade
 #---------------------------------------------------------------------------
 
@@ -3693,6 +3752,9 @@ class Logger:
                     merged = redactor.shared.get(merged) or redactor.shared_fields(merged)
                 elif redactor.tuples.get(tuple(merged), _UNDECIDED) is not None:
                     merged = redactor.fields(merged)
+                interner = _state.interner
+                if interner is not None and type(merged) is not _SharedFields:  # a shared dict's are shared
+                    interner.share_values(merged)
             # When our handler is all the record would reach, no LogRecord is
             # made: nothing else could read it. The entry goes to the handler.
             handler = None if collect is not None else _sole_handler(self._std, level)
@@ -4157,6 +4219,17 @@ def _samplers(value: Any, what: str) -> dict:
     return dict(value)
 
 
+def _intern_cap(value: Any, what: str) -> int:
+    """``intern``: True (10,000 strings), False or 0 (off), or the cap, 1 to 10,000,000."""
+    if type(value) is bool:
+        return 10_000 if value else 0
+    if type(value) is not int:
+        raise TypeError(f"{what} must be True, False or a number of strings, got {value!r}")
+    if not 0 <= value <= 10_000_000:
+        raise ValueError(f"{what} must be from 0 (off) to 10,000,000 strings, got {value!r}")
+    return value
+
+
 def _signals(value: Any, what: str) -> tuple:
     """``flush_on_signals``: False or None (off), True (SIGTERM), or signals by number or name."""
     if value is None or value is False:
@@ -4239,6 +4312,7 @@ _OPTIONS = {
     "shutdown_timeout": _Option(_positive_float, 2.0),
     "flush_on_signals": _Option(_signals, (), scope="configure"),
     "samplers": _Option(_samplers, {}, scope="configure"),
+    "intern": _Option(_intern_cap, 0, scope="configure"),
 }
 #: The options a Formatter takes, and those a Handler takes.
 _FORMATTER_OPTIONS = tuple(name for name, o in _OPTIONS.items() if o.scope == "formatter")
@@ -4350,6 +4424,7 @@ class _State:
         self.module_levels: dict[str, int] = {}
         #: configure(samplers=...): event name (or "*") -> (sampler,), a tuple as Logger._samplers is
         self.samplers: dict[str, tuple] | None = None
+        self.interner: _Interner | None = None  # configure(intern=...)
 
 
 _state = _State()
@@ -4416,6 +4491,7 @@ def _install(cfg: dict) -> None:
     _state.redactor = _state.sanitizer.redactor
     _state.callsite = cfg["callsite"]
     _state.samplers = {name: (sampler,) for name, sampler in cfg["samplers"].items()} or None
+    _state.interner = _Interner(cfg["intern"]) if cfg["intern"] else None
     for old_handler in old:
         root.removeHandler(old_handler)
         old_handler.close()  # drains it, within its shutdown_timeout

@@ -6188,3 +6188,81 @@ class TestSamplers:
         finally:
             tracemalloc.stop()
         assert grown < 5_000_000, f"{kind} grew by {grown / 1e6:.1f} MB"
+
+
+class TestInterning:
+    """configure(intern=...): repeated string values of fields share one object; bounded; exact stats."""
+
+    @staticmethod
+    def fresh(text):
+        """An equal but distinct string object (an f-string's result is one)."""
+        return "".join([text[:1], text[1:]])
+
+    def values_seen(self, log, values, **options):
+        seen = []
+        capture(mode="sync", processors=[lambda event: seen.append(event["user"]) or event], **options)
+        for value in values:
+            log.info("login", user=value)
+        return seen
+
+    def test_repeated_values_share_one_object(self, log):
+        """With intern=True, equal values logged apart are one object in the queued records."""
+        seen = self.values_seen(log, [self.fresh("usr_42") for _ in range(3)], intern=True)
+        assert seen[0] is seen[1] is seen[2]
+        assert foundation.intern_stats() == {"cache_size": 1, "hits": 2, "misses": 1, "hit_rate": 2 / 3}
+
+    def test_off_by_default(self, log):
+        """Without intern, values are left as they are, and the stats are zero."""
+        seen = self.values_seen(log, [self.fresh("usr_42") for _ in range(2)])
+        assert seen[0] == seen[1] and seen[0] is not seen[1]
+        assert foundation.intern_stats() == {"cache_size": 0, "hits": 0, "misses": 0, "hit_rate": 0.0}
+
+    def test_cache_holds_exactly_the_cap_and_drops_the_oldest(self, log):
+        """intern=3: the fourth value pushes out the first, which is then a miss again."""
+        self.values_seen(log, ["a1", "b1", "c1", "d1", "b1", "a1"], intern=3)
+        assert foundation.intern_stats() == {"cache_size": 3, "hits": 1, "misses": 5, "hit_rate": 1 / 6}
+
+    def test_a_million_distinct_values_stay_under_the_cap_with_exact_stats(self):
+        """1,000,000 distinct values: the default cache never passes 10,000, and every one is a miss."""
+        capture(intern=True)
+        interner = foundation._state.interner
+        sizes = set()
+        for start in range(0, 1_000_000, 1000):
+            fields = {f"k{i}": f"value-{start + i}" for i in range(1000)}
+            interner.share_values(fields)
+            sizes.add(foundation.intern_stats()["cache_size"])
+        assert max(sizes) == 10_000
+        assert foundation.intern_stats() == {"cache_size": 10_000, "hits": 0, "misses": 1_000_000,
+                                             "hit_rate": 0.0}
+        interner.share_values({"again": "value-999999", "gone": "value-0"})
+        assert foundation.intern_stats()["hits"] == 1 and foundation.intern_stats()["misses"] == 1_000_001
+
+    def test_only_short_strings_of_a_records_own_fields(self, log):
+        """Long strings, non-strings and a bound logger's shared fields are left alone."""
+        capture(mode="sync", intern=True)
+        long_value = "x" * 1000
+        log.info("e", text=long_value, n=5, flag=True)
+        log.bind(tenant=self.fresh("acme")).info("e")
+        assert foundation.intern_stats()["misses"] == 0
+
+    def test_threads_count_exactly(self, log):
+        """8 threads logging the same 10 values: hits + misses is every value, misses at most 10 a value."""
+        capture(intern=True)
+
+        def work():
+            for i in range(500):
+                log.info("e", user=self.fresh(f"usr_{i % 10}"))
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        assert not any(thread.is_alive() for thread in threads)
+        stats = foundation.intern_stats()
+        assert (stats["hits"] + stats["misses"], stats["misses"], stats["cache_size"]) == (4000, 10, 10)
+
+    @pytest.mark.parametrize("bad", [-1, 10_000_001, "yes", 2.5, None])
+    def test_bad_cap_raises_at_configure(self, bad):
+        with pytest.raises((TypeError, ValueError), match="intern"):
+            foundation.configure(intern=bad)
