@@ -3462,7 +3462,10 @@ class _Interner:
         self.cap = cap
         self.hits = self.misses = 0
         self._cache: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # RLock: a signal handler may log while this thread holds it
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()  # another thread may have held it at fork()
 
     def share_values(self, fields: dict) -> None:
         """Put the cached equal string in place of each short str value of ``fields``, a record's own dict."""
@@ -3750,11 +3753,12 @@ class Logger:
                 redactor = _state.redactor
                 if type(merged) is _SharedFields:  # a bound logger's: decided once per dict
                     merged = redactor.shared.get(merged) or redactor.shared_fields(merged)
-                elif redactor.tuples.get(tuple(merged), _UNDECIDED) is not None:
-                    merged = redactor.fields(merged)
-                interner = _state.interner
-                if interner is not None and type(merged) is not _SharedFields:  # a shared dict's are shared
-                    interner.share_values(merged)
+                else:
+                    if redactor.tuples.get(tuple(merged), _UNDECIDED) is not None:
+                        merged = redactor.fields(merged)
+                    interner = _state.interner
+                    if interner is not None:  # only a record's own dict: a shared one's values are shared
+                        interner.share_values(merged)
             # When our handler is all the record would reach, no LogRecord is
             # made: nothing else could read it. The entry goes to the handler.
             handler = None if collect is not None else _sole_handler(self._std, level)
@@ -4220,13 +4224,13 @@ def _samplers(value: Any, what: str) -> dict:
 
 
 def _intern_cap(value: Any, what: str) -> int:
-    """``intern``: True (10,000 strings), False or 0 (off), or the cap, 1 to 10,000,000."""
+    """``intern``: True (10,000 strings), False or 0 (off), or the cap, 1 to 1,000,000."""
     if type(value) is bool:
         return 10_000 if value else 0
     if type(value) is not int:
         raise TypeError(f"{what} must be True, False or a number of strings, got {value!r}")
-    if not 0 <= value <= 10_000_000:
-        raise ValueError(f"{what} must be from 0 (off) to 10,000,000 strings, got {value!r}")
+    if not 0 <= value <= 1_000_000:
+        raise ValueError(f"{what} must be from 0 (off) to 1,000,000 strings, got {value!r}")
     return value
 
 
@@ -4684,6 +4688,8 @@ def _after_fork_in_child() -> None:
     _reporter._lock = threading.RLock()
     for sampler in list(_live_samplers):
         sampler.after_fork_in_child()
+    if _state.interner is not None:
+        _state.interner.after_fork_in_child()
     global _live_lock
     _live_lock = threading.RLock()
     for handler in _handlers():

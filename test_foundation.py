@@ -6218,8 +6218,9 @@ class TestInterning:
         assert foundation.intern_stats() == {"cache_size": 0, "hits": 0, "misses": 0, "hit_rate": 0.0}
 
     def test_cache_holds_exactly_the_cap_and_drops_the_oldest(self, log):
-        """intern=3: the fourth value pushes out the first, which is then a miss again."""
-        self.values_seen(log, ["a1", "b1", "c1", "d1", "b1", "a1"], intern=3)
+        """intern=3: a fourth value pushes out the oldest (first in), even one just used."""
+        self.values_seen(log, ["a1", "b1", "c1", "a1", "d1", "a1"], intern=3)
+        # Oldest first: d1 pushes out a1, so the last a1 is a miss (least recently used would keep it).
         assert foundation.intern_stats() == {"cache_size": 3, "hits": 1, "misses": 5, "hit_rate": 1 / 6}
 
     def test_a_million_distinct_values_stay_under_the_cap_with_exact_stats(self):
@@ -6238,12 +6239,17 @@ class TestInterning:
         assert foundation.intern_stats()["hits"] == 1 and foundation.intern_stats()["misses"] == 1_000_001
 
     def test_only_short_strings_of_a_records_own_fields(self, log):
-        """Long strings, non-strings and a bound logger's shared fields are left alone."""
+        """Strings past 256 characters, non-strings and a bound logger's shared fields
+        (also when one of them is a secret) are left alone."""
         capture(mode="sync", intern=True)
-        long_value = "x" * 1000
-        log.info("e", text=long_value, n=5, flag=True)
+        log.info("e", text="x" * 257, n=5, flag=True, ratio=0.5)
         log.bind(tenant=self.fresh("acme")).info("e")
-        assert foundation.intern_stats()["misses"] == 0
+        bound = log.bind(tenant="acme", password="hunter2")
+        bound.info("e")
+        bound.info("e")
+        assert foundation.intern_stats()["hits"] + foundation.intern_stats()["misses"] == 0
+        log.info("e", text="y" * 256)
+        assert foundation.intern_stats()["misses"] == 1
 
     def test_threads_count_exactly(self, log):
         """8 threads logging the same 10 values: hits + misses is every value, misses at most 10 a value."""
@@ -6262,7 +6268,48 @@ class TestInterning:
         stats = foundation.intern_stats()
         assert (stats["hits"] + stats["misses"], stats["misses"], stats["cache_size"]) == (4000, 10, 10)
 
-    @pytest.mark.parametrize("bad", [-1, 10_000_001, "yes", 2.5, None])
+    def test_a_call_in_the_middle_of_a_call_does_not_deadlock(self, log):
+        """A signal handler that logs while this thread holds the cache: written, counted, no deadlock."""
+        out = capture(mode="sync", intern=True)
+        fired = interrupt_at_each_line(lambda: log.info("outer", user=self.fresh("usr_1"), region="eu"),
+                                       lambda: log.info("inner", user=self.fresh("usr_1")))
+        assert fired >= 5
+        events = [record["event"] for record in out.records()]
+        assert events.count("inner") == fired
+        stats = foundation.intern_stats()
+        assert stats["hits"] + stats["misses"] == 2 * events.count("outer") + fired
+
+    def test_fork_child_interns_at_once(self, tmp_path):
+        """A thread holding the cache's lock at fork() does not stop the child from logging."""
+        script = textwrap.dedent(f"""
+            import os, sys, threading, foundation
+            foundation.configure(file={str(tmp_path / "out.log")!r}, intern=True)
+            log = foundation.get_logger("app")
+            interner = foundation._state.interner
+            held, done = threading.Event(), threading.Event()
+            def hold():  # another thread inside share_values() at fork()
+                with interner._lock:
+                    held.set()
+                    done.wait(30)
+            threading.Thread(target=hold, daemon=True).start()
+            held.wait(30)
+            pid = os.fork()
+            if pid == 0:
+                import signal
+                signal.alarm(10)  # a deadlock ends the child with SIGALRM
+                log.info("child", user="usr_1")
+                foundation.flush(5)
+                os._exit(0)
+            done.set()
+            _, status = os.waitpid(pid, 0)
+            print(os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status)
+        """)
+        result = subprocess.run([sys.executable, "-c", script], cwd=str(HERE), env=clean_env(),
+                                capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip() == "0", result.stderr
+        assert "child" in (tmp_path / "out.log").read_text()
+
+    @pytest.mark.parametrize("bad", [-1, 1_000_001, "yes", 2.5, None])
     def test_bad_cap_raises_at_configure(self, bad):
         with pytest.raises((TypeError, ValueError), match="intern"):
             foundation.configure(intern=bad)
