@@ -5380,6 +5380,16 @@ MEMORY_SAMPLERS = {
 }
 
 
+@contextlib.contextmanager
+def filtering(target, sampler):
+    """``sampler`` as a Filter on ``target`` (a logger or handler) for the ``with`` block."""
+    target.addFilter(sampler)
+    try:
+        yield
+    finally:
+        target.removeFilter(sampler)
+
+
 class TestSamplers:
     # -- RateSampler -----------------------------------------------------------
     def test_rate_sampler_keeps_the_first_and_counts_what_it_saw(self):
@@ -5780,12 +5790,9 @@ class TestSamplers:
         sampler = foundation.RateSampler(0.1, seed=1)
         std = logging.getLogger("app")
         out = capture(mode="sync")
-        std.addFilter(sampler)
-        try:
+        with filtering(std, sampler):
             for i in range(100):
                 log.info("job %d done", i)
-        finally:
-            std.removeFilter(sampler)
         records = out.records()
         assert [r["sample_count"] for r in records] == [int(r["event"].split()[1]) + 1 for r in records]
         assert len(records) < 40
@@ -5796,14 +5803,11 @@ class TestSamplers:
         sampler = foundation.RateSampler(0.5, seed=3)
         std = logging.getLogger("app")
         out = capture(mode="sync")
-        std.addFilter(sampler)
-        try:
+        with filtering(std, sampler):
             for i in range(40):
                 log.info("ours", i=i)
             for i in range(40):
                 std.info("plain %d", i)
-        finally:
-            std.removeFilter(sampler)
         records = out.records()
         ours = [r for r in records if r["event"] == "ours"]
         plain = [r for r in records if r["event"].startswith("plain ")]
@@ -5820,12 +5824,9 @@ class TestSamplers:
         reservoir = foundation.ReservoirSampler(100)
         std = logging.getLogger("legacy")
         out = capture(mode="sync")
-        std.addFilter(reservoir)
-        try:
+        with filtering(std, reservoir):
             std.warning("legacy %s", "call", extra={"api_key": "k-1", "n": 7})
             reservoir.flush(log)
-        finally:
-            std.removeFilter(reservoir)
         record = out.record()
         [event] = record["events"]
         assert {k: v for k, v in event.items() if k != "timestamp"} == {
@@ -5840,14 +5841,11 @@ class TestSamplers:
         reservoir = foundation.ReservoirSampler(10)
         std = logging.getLogger("app")
         out = capture(mode="sync")
-        std.addFilter(reservoir)
-        try:
+        with filtering(std, reservoir):
             for i in range(5):
                 log.info("ev", i=i)
             reservoir.flush(log)
             reservoir.flush(log)
-        finally:
-            std.removeFilter(reservoir)
         first, second = out.records()
         assert (first["event"], first["total_events"], [e["i"] for e in first["events"]]) == (
             "sampled_events", 5, [0, 1, 2, 3, 4])
