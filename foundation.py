@@ -2326,12 +2326,32 @@ class _Output:
 
 
 class _Control:
-    """An item in the queue that is not a record: a flush barrier or the stop signal."""
+    """An item in the queue that is not a record: a flush barrier or the stop signal.
 
-    __slots__ = ("done",)
+    Its end is a lock released, not an ``Event`` set: a release never waits,
+    so the writer cannot block on the one who waits (a signal handler may
+    interrupt that one inside ``Event.wait()``, holding its lock, and then
+    wait for the writer itself).
+    """
+
+    __slots__ = ("_pending",)
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self._pending = threading.Lock()
+        self._pending.acquire()
+
+    def set_done(self) -> None:
+        try:
+            self._pending.release()
+        except RuntimeError:  # done already: the stop signal is shared by every stop
+            pass
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until done (``timeout`` None: for ever); False if ``timeout`` passed first."""
+        if not self._pending.acquire(True, -1 if timeout is None else timeout):
+            return False
+        self._pending.release()
+        return True
 
 
 _STOP = _Control()  # tells the writer thread to exit once the records before it are written
@@ -2348,14 +2368,18 @@ class _BatchQueue:
     Every primitive a producer touches is re-entrant, so a signal handler that
     logs in the middle of a put cannot deadlock: the wake-up is a token in a
     ``SimpleQueue`` (whose ``put`` is documented re-entrant), the room to wait
-    for is a ``Condition`` on an RLock.
+    for is a ``Condition`` on an RLock. And the writer never waits for that
+    lock: what it takes is counted on its own side (``text_out``,
+    ``controls_out``), so a signal handler that waits for the writer (exit on
+    SIGTERM) cannot deadlock with the frame it interrupted inside a put.
     """
 
     def __init__(self, maxsize: int, overflow: str, batch_size: int, interval: float,
                  drops: _Drops, max_text: int = 32 << 20) -> None:
         self.maxsize = maxsize
         self.max_text = max_text  # queue_bytes: the text of the heavy entries queued, at most
-        self.text = 0  # ... and now (changed under _room)
+        self.text_in = 0  # ... of every heavy entry queued (changed under _room)
+        self.text_out = 0  # ... of those the writer took (changed by the writer alone)
         self.overflow = overflow
         self.block = overflow == "block"
         self.batch_size = batch_size
@@ -2366,7 +2390,8 @@ class _BatchQueue:
         self._wake = queue_module.SimpleQueue()
         self._sleeping = False
         self._urgent = False
-        self._controls = 0
+        self._controls_in = 0  # barriers queued (changed under _room)
+        self._controls_out = 0  # ... and taken (changed by the writer alone)
         self._room = threading.Condition(threading.RLock())
         self._waiting = 0
         self.writer_ident: int | None = None
@@ -2375,6 +2400,14 @@ class _BatchQueue:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def text(self) -> int:
+        """Characters of text of the heavy entries queued now (``queue_bytes`` bounds it)."""
+        return self.text_in - self.text_out
+
+    def _has_controls(self) -> bool:
+        return self._controls_in != self._controls_out
 
     def put(self, entry: tuple) -> None:
         items = self._items
@@ -2423,7 +2456,7 @@ class _BatchQueue:
                         self._room.wait(0.05)
                 finally:
                     self._waiting -= 1
-            self.text += text
+            self.text_in += text
             self._items.append(entry)
         if self._sleeping and text:
             self._wake.put(None)
@@ -2459,7 +2492,7 @@ class _BatchQueue:
     def put_control(self, control: _Control) -> None:
         """Queue a barrier or the stop signal; it bypasses the bound and wakes the writer."""
         with self._room:
-            self._controls += 1
+            self._controls_in += 1
         self._items.append(control)
         self._urgent = True
         self._wake.put(None)
@@ -2470,11 +2503,11 @@ class _BatchQueue:
         Called by the writer thread only.
         """
         items = self._items
-        if len(items) <= self._wake_len and not self._urgent and not self._controls:
+        if len(items) <= self._wake_len and not self._urgent and not self._has_controls():
             self._sleeping = True
             # Check again once _sleeping is visible: a producer that appended in
             # between either sees _sleeping and wakes us, or is seen here.
-            if len(items) <= self._wake_len and not self._urgent and not self._controls:
+            if len(items) <= self._wake_len and not self._urgent and not self._has_controls():
                 try:
                     self._wake.get(True, self.interval)
                 except queue_module.Empty:
@@ -2489,7 +2522,7 @@ class _BatchQueue:
         pop = items.popleft
         count = min(len(items), self.batch_size)
         self.taken = count  # before the records leave the queue: exit counts them as in the writer's hands
-        if not self._controls and not self.text:
+        if not self._has_controls() and not self.text:
             batch = [pop() for _ in repeat(None, count)]
         else:  # a barrier ends a batch, and so does a quarter of queue_bytes of text
             batch = []
@@ -2507,18 +2540,28 @@ class _BatchQueue:
                         items.appendleft(item)  # handled first on the next take
                         self._urgent = True
                         break
-                    with self._room:
-                        self._controls -= 1
-                        self.taken = 0
+                    self._controls_out += 1
+                    self.taken = 0
                     return item
                 batch.append(item)
-        with self._room:  # once a batch, under the lock: a producer about to wait is not missed
-            if self.text:
-                self.text -= sum([e.text for e in batch if type(e) is _HeavyEntry])
-            if self._waiting:
-                self._room.notify_all()
-            self.taken = len(batch)
+        if self.text:
+            self.text_out += sum([e.text for e in batch if type(e) is _HeavyEntry])
+        self.taken = len(batch)
+        if self._waiting:
+            self._notify_room()
         return batch
+
+    def _notify_room(self) -> None:
+        """Wake the producers waiting for room (they also look again every 50 ms).
+
+        Under the lock, so a producer about to wait is not missed; but waiting
+        for it at most 50 ms: a signal handler may hold it, waiting for us.
+        """
+        if self._room.acquire(True, 0.05):
+            try:
+                self._room.notify_all()
+            finally:
+                self._room.release()
 
     def drain(self) -> tuple[list, list]:
         """Remove everything left (the writer has stopped): the records, and the controls."""
@@ -2528,7 +2571,7 @@ class _BatchQueue:
             item = items.popleft()
             (controls if type(item) is _Control else records).append(item)
         with self._room:
-            self.text = 0
+            self.text_in = self.text_out
         return records, controls
 
 
@@ -2560,7 +2603,7 @@ class _Writer:
                     return
                 if type(item) is _Control:  # a flush barrier
                     output.flush()
-                    item.done.set()
+                    item.set_done()
                 else:
                     output.write_entries(item)
                     self.queue.taken = 0
@@ -2720,7 +2763,7 @@ class Handler(logging.Handler):
             records, controls = self.queue.drain()
             self.output.write_entries(records, self._direct_timeout)
             for control in controls:
-                control.done.set()
+                control.set_done()
             if self._closed:  # close() had closed the file: do not leave it open again
                 self.output.close_sink(self.shutdown_timeout)
                 self._hand_over_drops()
@@ -2780,7 +2823,7 @@ class Handler(logging.Handler):
             return False
         barrier = _Control()
         self.queue.put_control(barrier)
-        return barrier.done.wait(timeout)
+        return barrier.wait(timeout)
 
     def flush(self) -> None:
         if not self._closed:
@@ -2813,7 +2856,7 @@ class Handler(logging.Handler):
         self.output.write_entries(records, timeout)
         done = self.output.flush(timeout)
         for control in controls:  # only now: a flush() waiting on one must see the records written
-            control.done.set()
+            control.set_done()
         return done
 
     def stop_at_exit(self) -> None:
