@@ -67,6 +67,10 @@ __all__ = [
     "RateSampler", "AdaptiveSampler", "ReservoirSampler", "RateLimiter",
     # Interning
     "intern_stats",
+    # Ring buffer
+    "RingBuffer", "get_ring_buffer",
+    # Resource monitor
+    "ResourceMonitor",
     # Logger facade
     "Logger", "get_logger", "logger",
     # Configuration
@@ -2677,6 +2681,7 @@ class Handler(logging.Handler):
         self._direct_timeout = -1.0  # how long a direct write waits for another thread's
         self._closed = False
         self._said_at_exit = False
+        self.ring: RingBuffer | None = None  # configure(ring_buffer=N): keeps what this writes
         if self.mode == "queue" and not sink.is_tty:  # a terminal shows each line at once
             self.queue = _BatchQueue(cfg["queue_size"], cfg["overflow"], cfg["batch_size"],
                                      cfg["flush_interval"], self.output.drops, cfg["queue_bytes"])
@@ -2714,6 +2719,12 @@ class Handler(logging.Handler):
     def put_entry(self, entry: tuple) -> None:
         """Hand on one entry (see ``_entry()``); never raises for a broken sink."""
         try:
+            if self.ring is not None:
+                first = self.ring.keep_written(entry)
+                if first:  # a flight recorder's flush: the kept records go first
+                    first.append(entry)
+                    self._put_entries(first)
+                    return
             if self.route is _QUEUED:
                 self.queue.put(entry)
                 if self.route is not _QUEUED:
@@ -2730,6 +2741,17 @@ class Handler(logging.Handler):
 
     def put_entries(self, entries: list) -> None:
         """Hand on entries (see ``_entry()``) in one hand-off."""
+        if self.ring is not None:
+            keep, kept = self.ring.keep_written, []
+            for entry in entries:
+                first = keep(entry)
+                if first:
+                    kept.extend(first)
+                kept.append(entry)
+            entries = kept
+        self._put_entries(entries)
+
+    def _put_entries(self, entries: list) -> None:
         if self.route is _QUEUED:
             self.queue.put_many(entries)
             if self.route is not _QUEUED:
@@ -3546,6 +3568,335 @@ def intern_stats() -> dict:
 
 
 #---------------------------------------------------------------------------
+#   Ring buffer: the last records in memory, and the flight recorder
+#---------------------------------------------------------------------------
+
+def _buffered(entry: tuple) -> tuple:
+    """``entry`` with the field ``buffered=True``: a kept record written late, by a flush."""
+    marked = (*entry[:_FIELDS], {**entry[_FIELDS], "buffered": True}, *entry[_FIELDS + 1:])
+    if type(entry) is _HeavyEntry:
+        heavy = _HeavyEntry(marked)
+        heavy.text = entry.text
+        return heavy
+    return marked
+
+
+class RingBuffer(logging.Handler):
+    """Keep the last ``capacity`` records in memory; search them; with a ``flush_level``, a flight recorder.
+
+    A ``logging.Handler`` over a ``deque(maxlen=capacity)`` of entries: the
+    named, redacted values the writer renders, not text. ``get_recent()`` and
+    ``search()`` return them as dicts (``timestamp``, ``level``, ``logger``,
+    ``event``, then the fields), oldest first. Appending takes no lock.
+
+    With ``flush_level`` and ``target`` (a handler), the arrival of a record
+    at that level or above writes to ``target`` the records kept since the
+    last such flush, oldest first, each with the field ``buffered=True``, then
+    the record itself; none is written twice. ``configure(ring_buffer=N)``
+    installs one beside its handler (see ``get_ring_buffer()``).
+
+    Raises:
+        TypeError, ValueError: a bad ``capacity``, ``flush_level`` or ``target``.
+    """
+
+    def __init__(self, capacity: int = 10_000, *, flush_level: int | str | None = None,
+                 target: logging.Handler | None = None) -> None:
+        capacity = _whole(capacity, "capacity", 1, 100_000_000)
+        if flush_level is not None:
+            flush_level = _level_value(flush_level, "flush_level")
+            if target is None:
+                raise ValueError("flush_level needs a target: the handler the kept records go to")
+        if target is not None and not isinstance(target, logging.Handler):
+            raise TypeError(f"target must be a logging.Handler, got {target!r}")
+        super().__init__()
+        self.capacity = capacity
+        self.flush_level = flush_level
+        self.target = target
+        self._items: deque = deque(maxlen=capacity)
+        #: (number, entry) of the records kept and not written yet, for the next flush (a flight
+        #: recorder only); the number (of appends before it) tells whether it is still kept
+        self._unwritten: deque | None = deque(maxlen=capacity) if flush_level is not None else None
+        self._appended = itertools.count()
+        self._flush_lock = threading.RLock()  # RLock: a signal handler may log an error mid-flush
+
+    def __repr__(self) -> str:
+        return f"<foundation.RingBuffer {len(self._items)}/{self.capacity} ({logging.getLevelName(self.level)})>"
+
+    @property
+    def total(self) -> int:
+        """How many records were ever appended (``clear()`` does not change it)."""
+        return _count_of(self._appended)
+
+    # -- records in ------------------------------------------------------------
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            entry = _entry(record if type(record) is _Record else _adopt(record))
+        except RecursionError:
+            raise
+        except Exception as exc:
+            _lost_before_output(1)
+            _report_error("ring buffer", exc)
+            return
+        self._items.append(entry)
+        number = next(self._appended)
+        if self._unwritten is not None:
+            if entry[_LEVELNO] >= self.flush_level:
+                self._flush_to_target(entry)
+            else:
+                self._unwritten.append((number, entry))
+
+    def keep_unwritten(self, entry: tuple) -> None:
+        """Keep an entry that nothing writes (below the output level): a later flush writes it."""
+        self._items.append(entry)
+        number = next(self._appended)
+        if self._unwritten is not None:
+            self._unwritten.append((number, entry))
+
+    def keep_written(self, entry: tuple) -> list | None:
+        """Keep an entry its handler is about to write; at ``flush_level`` or above, return first
+        the kept entries not written yet (marked ``buffered``), to be written before it."""
+        if entry[_LEVELNO] >= self.level:
+            self._items.append(entry)
+            next(self._appended)
+        if self._unwritten is not None and entry[_LEVELNO] >= self.flush_level:
+            return self._take_unwritten()
+        return None
+
+    def _take_unwritten(self) -> list:
+        """The entries kept and not written yet, oldest first, marked: each is taken once.
+
+        One the ring has let go of since (more than ``capacity`` records came
+        after it) is not kept any more, and is not written either.
+        """
+        taken = []
+        pop = self._unwritten.popleft
+        oldest_kept = self.total - len(self._items)
+        while True:  # pop by pop: an entry appended meanwhile is taken now or by the next flush
+            try:
+                number, entry = pop()
+            except IndexError:
+                return taken
+            if number >= oldest_kept:
+                taken.append(_buffered(entry))
+
+    def _flush_to_target(self, trigger: tuple) -> None:
+        with self._flush_lock:  # one flush at a time keeps each flush's records together
+            entries = self._take_unwritten()
+            entries.append(trigger)
+            target = self.target
+            try:
+                if type(target) is Handler:
+                    target.put_entries(entries)
+                else:
+                    for entry in entries:
+                        target.handle(_record_from_entry(entry))
+            except RecursionError:
+                raise
+            except Exception as exc:
+                _lost_before_output(len(entries))
+                _report_error("ring buffer target", exc)
+
+    # -- reading -----------------------------------------------------------------
+    def get_recent(self, n: int = 100) -> list:
+        """The last ``n`` records kept, oldest first, as dicts."""
+        n = _whole(n, "n", 0)
+        items = self._items.copy()  # one C call: other threads may append meanwhile
+        start = max(len(items) - n, 0)
+        return [_entry_dict(entry) for entry in itertools.islice(items, start, None)]
+
+    def search(self, event: str | None = None, level: int | str | None = None,
+               since: float | None = None, **fields: Any) -> list:
+        """The records kept that match every criterion given, oldest first, as dicts.
+
+        ``event``: that event; ``level``: that level or above; ``since``: at or
+        after that epoch time; each field: a field equal to that value.
+        """
+        floor = _level_value(level) if level is not None else None
+        if since is not None and type(since) not in (int, float):
+            raise TypeError(f"since must be an epoch time in seconds, got {since!r}")
+        found = []
+        for entry in self._items.copy():
+            if ((event is not None and entry[_EVENT] != event)
+                    or (floor is not None and entry[_LEVELNO] < floor)
+                    or (since is not None and entry[_CREATED] < since)):
+                continue
+            item = _entry_dict(entry)
+            if all(key in item and item[key] == value for key, value in fields.items()):
+                found.append(item)
+        return found
+
+    def clear(self) -> None:
+        """Forget every record kept (``total`` goes on counting)."""
+        self._items.clear()
+        if self._unwritten is not None:
+            self._unwritten.clear()
+
+
+class _RingOnly:
+    """Where the facade puts a record below the output level and at or above the ring buffer's:
+    it is kept, not written (``Logger._emit()`` collects into it as into a batch)."""
+
+    __slots__ = ("append",)
+
+    def __init__(self, ring: RingBuffer) -> None:
+        self.append = ring.keep_unwritten
+
+
+def get_ring_buffer() -> RingBuffer | None:
+    """The ring buffer ``configure(ring_buffer=N)`` installed, or None."""
+    return _state.ring
+
+
+#---------------------------------------------------------------------------
+#   Resource monitor
+#---------------------------------------------------------------------------
+
+def _resource_usage() -> tuple | None:
+    """(user CPU seconds, system CPU seconds, peak RSS in bytes) from ``resource``; None without it."""
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux and BSD
+    return usage.ru_utime, usage.ru_stime, usage.ru_maxrss * unit
+
+
+def _statm_rss() -> int | None:
+    """The current RSS in bytes from ``/proc/self/statm`` (Linux); None where it cannot be read."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _rss_reader() -> Callable[[], int | None]:
+    """How to read the current RSS: psutil when it is installed, else ``/proc/self/statm``."""
+    try:
+        import psutil
+    except ImportError:
+        return _statm_rss
+    process = psutil.Process()
+    return lambda: process.memory_info().rss
+
+
+_MB = 1 << 20
+
+
+class ResourceMonitor:
+    """The library's throughput and the process's CPU and memory, as one ``snapshot()`` dict.
+
+    Counts (``total_logs``, ``bytes_logged``, ``dropped``) are those of
+    ``stats()`` since the monitor was made; rates divide them by
+    ``elapsed_seconds``. CPU times and peak RSS come from ``resource`` (None
+    without it); the current RSS from psutil when installed, else
+    ``/proc/self/statm``, else None; ``cpu_percent`` is CPU time over wall time
+    since the previous snapshot. Never raises: a reader that fails gives None.
+
+    ``clock``, ``usage`` and ``rss`` replace the readers (tests): ``usage()``
+    returns (user seconds, system seconds, peak RSS bytes) or None, ``rss()``
+    bytes or None.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 usage: Callable[[], tuple | None] = _resource_usage,
+                 rss: Callable[[], int | None] | None = None) -> None:
+        self._clock = clock
+        self._usage = usage
+        self._rss = rss if rss is not None else _rss_reader()
+        self._lock = threading.Lock()
+        self._started = clock()
+        self._base = stats()
+        self._start_rss = self._read(self._rss)
+        usage_now = self._read(self._usage)
+        self._last = (self._started, usage_now[0] + usage_now[1] if usage_now else None)
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    @staticmethod
+    def _read(reader: Callable[[], Any]) -> Any:
+        try:
+            return reader()
+        except Exception:  # noqa: BLE001 - a monitor never raises: what it cannot read is None
+            return None
+
+    def snapshot(self) -> dict:
+        """The counts, rates, CPU and memory now (see the class); None for what cannot be read."""
+        now = self._clock()
+        counts = stats()
+        usage = self._read(self._usage)
+        rss = self._read(self._rss)
+        with self._lock:
+            elapsed = max(now - self._started, 0.0)
+            since, cpu_before = self._last
+            cpu = usage[0] + usage[1] if usage else None
+            self._last = (now, cpu)
+        cpu_percent = None
+        if cpu is not None and cpu_before is not None and now > since:
+            cpu_percent = round(100.0 * (cpu - cpu_before) / (now - since), 1)
+        base = self._base
+        if counts["emitted"] < base["emitted"]:  # configure() reset the counts since
+            self._base = base = dict.fromkeys(base, 0)
+        logs = counts["emitted"] - base["emitted"]
+        logged = counts["bytes_written"] - base["bytes_written"]
+        return {
+            "elapsed_seconds": round(elapsed, 3),
+            "total_logs": logs,
+            "logs_per_second": round(logs / elapsed, 1) if elapsed else 0.0,
+            "bytes_logged": logged,
+            "bytes_per_second": round(logged / elapsed, 1) if elapsed else 0.0,
+            "dropped": counts["dropped"] - base["dropped"],
+            "queue_depth": counts["queue_depth"],
+            "cpu_user_seconds": round(usage[0], 3) if usage else None,
+            "cpu_system_seconds": round(usage[1], 3) if usage else None,
+            "cpu_percent": cpu_percent,
+            "max_rss_mb": round(usage[2] / _MB, 1) if usage else None,
+            "rss_mb": round(rss / _MB, 1) if rss is not None else None,
+            "memory_growth_mb": (round((rss - self._start_rss) / _MB, 1)
+                                 if rss is not None and self._start_rss is not None else None),
+            "thread_count": threading.active_count(),
+        }
+
+    def log_metrics(self, logger: Logger | None = None) -> None:
+        """Log the snapshot as ``performance_metrics`` at INFO (from logger ``foundation`` by default)."""
+        (logger if logger is not None else _own_logger).info("performance_metrics", **self.snapshot())
+
+    def start(self, interval: float = 60.0, logger: Logger | None = None) -> None:
+        """Log the metrics every ``interval`` seconds from a daemon thread, until ``stop()``."""
+        interval = _number(interval, "interval", 0.0)
+        self.stop()
+        self._stopping = stopping = threading.Event()
+
+        def run() -> None:
+            while not stopping.wait(interval):
+                try:
+                    self.log_metrics(logger)
+                except RecursionError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the thread must not die
+                    _report_error("monitor", exc)
+
+        self._thread = threading.Thread(target=run, name="foundation-monitor", daemon=True)
+        self._thread.start()
+        self._interval, self._logger = interval, logger
+
+    def stop(self) -> None:
+        """Stop the periodic reports; returns within one second."""
+        self._stopping.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(1.0)
+
+    def after_fork_in_child(self) -> None:
+        """The thread did not survive fork(): start the child's own."""
+        self._lock = threading.Lock()
+        if self._thread is not None:
+            self._thread = None
+            self.start(self._interval, self._logger)
+
+
+#---------------------------------------------------------------------------
 #   Logger facade
 #---------------------------------------------------------------------------
 
@@ -3591,7 +3942,7 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
     def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = exc_default,
                stack_info: bool = False, **fields: Any) -> None:
         try:
-            if not self._cache[level]:
+            if not self._cache[level] and level < _keep_from:
                 return
         except KeyError:
             pass
@@ -3748,13 +4099,17 @@ class Logger:
         errors are counted and reported.
         """
         try:
-            if not self._cache[level]:
-                return
+            written = self._cache[level]
         except KeyError:  # the level cache was cleared (setLevel) or never filled
-            if not self._enabled_slow(level):
-                return
+            written = self._enabled_slow(level)
         collect, as_entry = self._collect, self._direct
-        if self._samplers or _state.samplers is not None:
+        if not written:
+            if level < _keep_from:
+                return
+            collect, as_entry = _state.ring_only, True  # below the output level: only kept, unsampled
+            if collect is None:  # configure() took the ring buffer away meanwhile
+                return
+        elif self._samplers or _state.samplers is not None:
             kept = self._sampled(event)
             if kept is None:
                 return
@@ -3841,9 +4196,9 @@ class Logger:
         if handler is not None:
             handler.put_entry(record)
             return
-        if collect is not None:  # a batch's record (an entry or a LogRecord), or a reservoir's
+        if collect is not None:  # a batch's record (an entry or a LogRecord), a reservoir's, the ring's
             collect.append(record)
-            if len(collect) >= self._size:
+            if collect is self._collect and len(collect) >= self._size:
                 self._full()
             return
         try:
@@ -4282,6 +4637,24 @@ def _intern_cap(value: Any, what: str) -> int:
     return value
 
 
+def _ring_capacity(value: Any, what: str) -> int:
+    """``ring_buffer``: True (10,000 records), False or 0 (off), or the capacity, up to 100,000,000."""
+    if type(value) is bool:
+        return 10_000 if value else 0
+    return _whole(value, what, 0, 100_000_000)
+
+
+def _monitor_interval(value: Any, what: str) -> float:
+    """``monitor``: True (every 60 s), False, None or 0 (off), or the seconds between reports."""
+    if value is None or type(value) is bool:
+        return 60.0 if value else 0.0
+    return 0.0 if value == 0 else _number(value, what, 0.0)
+
+
+def _optional_level(value: Any, what: str) -> int | None:
+    return None if value is None else _level_value(value, what)
+
+
 def _signals(value: Any, what: str) -> tuple:
     """``flush_on_signals``: False or None (off), True (SIGTERM), or signals by number or name."""
     if value is None or value is False:
@@ -4365,6 +4738,10 @@ _OPTIONS = {
     "flush_on_signals": _Option(_signals, (), scope="configure"),
     "samplers": _Option(_samplers, {}, scope="configure"),
     "intern": _Option(_intern_cap, 0, scope="configure"),
+    "ring_buffer": _Option(_ring_capacity, 0, scope="configure"),
+    "ring_buffer_level": _Option(lambda v, w: _level_value(v, w), DEBUG, scope="configure"),
+    "flush_level": _Option(_optional_level, ERROR, scope="configure"),
+    "monitor": _Option(_monitor_interval, 0.0, scope="configure"),
 }
 #: The options a Formatter takes, and those a Handler takes.
 _FORMATTER_OPTIONS = tuple(name for name, o in _OPTIONS.items() if o.scope == "formatter")
@@ -4461,6 +4838,10 @@ def _emoji_wanted(option: bool | None, fmt: str, sink: _Sink | None) -> bool:
         return False
 
 
+#: The lowest level the ring buffer keeps below the output level (none: above every level).
+_keep_from = 1 << 30
+
+
 class _State:
     """All mutable module state, in one place; ``configure()`` replaces its parts."""
 
@@ -4477,6 +4858,9 @@ class _State:
         #: configure(samplers=...): event name (or "*") -> (sampler,), a tuple as Logger._samplers is
         self.samplers: dict[str, tuple] | None = None
         self.interner: _Interner | None = None  # configure(intern=...)
+        self.ring: RingBuffer | None = None  # configure(ring_buffer=...)
+        self.ring_only: _RingOnly | None = None  # ... where the facade puts what only it keeps
+        self.monitor: ResourceMonitor | None = None  # configure(monitor=...)
 
 
 _state = _State()
@@ -4544,6 +4928,7 @@ def _install(cfg: dict) -> None:
     _state.callsite = cfg["callsite"]
     _state.samplers = {name: (sampler,) for name, sampler in cfg["samplers"].items()} or None
     _state.interner = _Interner(cfg["intern"]) if cfg["intern"] else None
+    _install_ring_buffer(handler, cfg)
     for old_handler in old:
         root.removeHandler(old_handler)
         old_handler.close()  # drains it, within its shutdown_timeout
@@ -4558,8 +4943,31 @@ def _install(cfg: dict) -> None:
         logging.getLogger(name).setLevel(level)
     _state.module_levels = dict(cfg["module_levels"])
     _catch_signals(cfg["flush_on_signals"])
+    if _state.monitor is not None:
+        _state.monitor.stop()
+        _state.monitor = None
+    if cfg["monitor"]:
+        _state.monitor = ResourceMonitor()
+        _state.monitor.start(cfg["monitor"])
     _state.configured = True
     _register_process_hooks()
+
+
+def _install_ring_buffer(handler: Handler, cfg: dict) -> None:
+    """``ring_buffer``: keep what ``handler`` writes, and what the facade logs below the
+    output level down to ``ring_buffer_level``; at ``flush_level``, write the latter first."""
+    global _keep_from
+    if not cfg["ring_buffer"]:
+        _keep_from = 1 << 30  # first: a call that still finds the old ring keeps its record there
+        _state.ring = _state.ring_only = None
+        return
+    flush_level = cfg["flush_level"]
+    ring = RingBuffer(cfg["ring_buffer"], flush_level=flush_level,
+                      target=handler if flush_level is not None else None)
+    ring.setLevel(cfg["ring_buffer_level"])
+    handler.ring = ring
+    _state.ring, _state.ring_only = ring, _RingOnly(ring)
+    _keep_from = cfg["ring_buffer_level"]  # last: a call that sees it finds the ring
 
 
 def _handlers() -> list:
@@ -4738,6 +5146,8 @@ def _after_fork_in_child() -> None:
         sampler.after_fork_in_child()
     if _state.interner is not None:
         _state.interner.after_fork_in_child()
+    if _state.monitor is not None:
+        _state.monitor.after_fork_in_child()
     global _live_lock
     _live_lock = threading.RLock()
     for handler in _handlers():
