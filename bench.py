@@ -70,6 +70,8 @@ SCENARIOS = {
     "batch100": ("log.batch(100) blocks", {}, None),
     "indexed": ("info(event, index=i): the origin document's simple call", {}, None),
     "sampled": ("info(event, index=i) through RateSampler(0.01): 1% written", {}, None),
+    "ring_only": ("debug(event, index=i) at INFO, kept by ring_buffer=10000 only",
+                  {"ring_buffer": 10_000}, None),
     "async_seq": ("await ainfo(event), in sequence", {}, None),
     "async_gather": ("gather of 100 ainfo() coroutines at a time", {}, None),
     "sync_simple": ("info(event), sync mode", {"mode": "sync"}, "stdlib"),
@@ -89,9 +91,13 @@ TARGETS = [
     ("disabled", "stdlib", 1.0, "disabled"),
     ("batch100", "ours", 1.3, "simple"),
     ("sampled", "ours", 4.0, "indexed"),  # a record a sampler drops costs at most a quarter
+    ("ring_only", "ours", 3.0, "indexed"),  # a record only the ring buffer keeps: at most a third
     ("async_seq", "ours", 0.8, "simple"),
     ("async_gather", "structlog", 5.0, "async_seq"),
 ]
+
+#: The scenario whose ResourceMonitor snapshot (last round) the report shows.
+MONITORED = "indexed"
 
 #: The key under which our run of a scenario's reference (TARGETS; "simple" when it
 #: has none there), made just before the scenario, is kept.
@@ -118,15 +124,16 @@ def _expected_lines(scenario: str, n: int) -> int:
         sampler = foundation.RateSampler(0.01, seed=SAMPLER_SEED)
         record = logging.makeLogRecord({"name": "bench", "msg": EVENT})
         return sum(sampler.filter(record) for _ in range(n))
-    return 0 if scenario in ("disabled", "lazy") else n
+    return 0 if scenario in ("disabled", "lazy", "ring_only") else n
 
 
 # ---------------------------------------------------------------------------
 # foundation
 # ---------------------------------------------------------------------------
 
-def run_foundation(scenario: str, n: int, path: str) -> float:
-    """Log ``n`` records of ``scenario`` into ``path``; return the seconds until all are written."""
+def run_foundation(scenario: str, n: int, path: str) -> tuple[float, dict]:
+    """Log ``n`` records of ``scenario`` into ``path``; return the seconds until all are written,
+    and the ResourceMonitor's snapshot (taken after the timed part)."""
     sys.path.insert(0, HERE)
     import foundation
 
@@ -136,6 +143,7 @@ def run_foundation(scenario: str, n: int, path: str) -> float:
     foundation.configure(file=path, level="INFO", **options)
     log = foundation.get_logger("bench")
     info = log.info
+    monitor = foundation.ResourceMonitor()
     start = time.perf_counter()
     if scenario in ("simple", "simple_vs_queue", "sync_simple"):
         for _ in range(n):
@@ -143,6 +151,10 @@ def run_foundation(scenario: str, n: int, path: str) -> float:
     elif scenario in ("indexed", "sampled"):
         for i in range(n):
             info(EVENT, index=i)
+    elif scenario == "ring_only":
+        debug = log.debug
+        for i in range(n):
+            debug(EVENT, index=i)
     elif scenario in ("fields5", "json5", "logfmt5", "sync_fields5"):
         ip, method, ok, ms = FIELDS5.values()
         for i in range(n):
@@ -191,15 +203,19 @@ def run_foundation(scenario: str, n: int, path: str) -> float:
             foundation.flush(timeout=60)
             return time.perf_counter() - begin
         elapsed = asyncio.run(timed())
+        snapshot = monitor.snapshot()
         foundation.shutdown()
-        return elapsed
+        return elapsed, snapshot
     else:
         raise ValueError(scenario)
     if not foundation.flush(timeout=60):
         raise RuntimeError("flush() timed out")
     elapsed = time.perf_counter() - start
+    snapshot = monitor.snapshot()
+    if scenario == "ring_only" and foundation.get_ring_buffer().total != n:
+        raise RuntimeError(f"the ring buffer kept {foundation.get_ring_buffer().total:,} records, not {n:,}")
     foundation.shutdown()
-    return elapsed
+    return elapsed, snapshot
 
 
 # ---------------------------------------------------------------------------
@@ -541,13 +557,14 @@ def worker(library: str, scenario: str, n: int) -> dict:
     fd, path = tempfile.mkstemp(prefix="bench-", suffix=".log")
     os.close(fd)
     try:
+        snapshot = None
         if library == "foundation":
-            seconds = run_foundation(scenario, n, path)
+            seconds, snapshot = run_foundation(scenario, n, path)
         elif library in ("stdlib", "stdlib queue"):
             seconds = run_stdlib(scenario, n, path, use_queue=library == "stdlib queue")
         else:
             seconds = run_peer(library, scenario, n, path)
-        return {"seconds": seconds, "problem": verify(path, scenario, n)}
+        return {"seconds": seconds, "problem": verify(path, scenario, n), "monitor": snapshot}
     finally:
         os.unlink(path)
 
@@ -651,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f" FAILED: {problem}", file=sys.stderr)
                 continue
             rate = count / outcome["seconds"] if outcome["seconds"] > 0 else float("inf")
+            if outcome.get("monitor") and (library, scenario) == ("foundation", MONITORED):
+                results["monitor"] = outcome["monitor"]
             rates.setdefault(saved, {})[as_library] = rate
             print(f" {rate:>12,.0f} msg/s", file=sys.stderr)
         results["rounds"].append(rates)
@@ -741,6 +760,12 @@ def print_report(results: dict, names: list[str], peers: list[str]) -> None:
         print(f"Memory, {memory['records']:,} records through a slow sink, default queue: peak RSS grew "
               f"{memory['peak_growth_mb']:.1f} MB (target < 50), {memory['lines']:,} lines written, "
               f"{memory['dropped']} dropped, {memory['seconds']:.1f} s")
+    monitor = results.get("monitor")
+    if monitor:
+        print(f"Monitor, foundation {MONITORED}, last round (ResourceMonitor.snapshot() after the flush): "
+              f"{monitor['logs_per_second']:,.0f} logs/s, {monitor['bytes_per_second'] / 1e6:.1f} MB/s "
+              f"written, CPU {monitor['cpu_percent']}%, peak RSS {monitor['max_rss_mb']} MB, "
+              f"RSS now {monitor['rss_mb']} MB, {monitor['thread_count']} threads")
     interning = results.get("interning")
     if interning and "with_mb" in interning:
         saved = 1 - interning["with_mb"] / interning["without_mb"]

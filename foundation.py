@@ -808,9 +808,12 @@ def _weighed(entry: tuple, limit: int) -> tuple:
     return heavy
 
 
+_NO_FILE = "(unknown file)"  #: the filename of a record made without its caller's place
+
+
 def _new_entry(created: float, levelno: int, name: str, event: str, fields: dict,
                exc_text: str | None = None, stack: str | None = None,
-               filename: str = "(unknown file)", lineno: int = 0) -> tuple:
+               filename: str = _NO_FILE, lineno: int = 0) -> tuple:
     """Return an entry made of values, for a record that is never made (a batch's fast path)."""
     return (created, levelno, name, event, fields, exc_text, stack, filename, lineno)
 
@@ -955,6 +958,8 @@ class _Redactor:
         self._cache: dict[str, bool] = {}
         #: key tuple -> None (no secret key) or, per key, whether it is secret
         self.tuples: dict[tuple, tuple | None] = {}
+        #: the key tuples of ``tuples`` that hold no secret key: a membership test is the cheapest check
+        self.clean: set[tuple] = set()
         #: shared fields (bound, context) -> what handlers get of them
         self.shared: dict[_SharedFields, dict] = {}
 
@@ -976,8 +981,10 @@ class _Redactor:
         secret = secret if any(secret) else None
         if sum(len(k) if type(k) is str else _CACHED_TEXT for k in keys) <= 16 * _CACHED_TEXT:
             if len(self.tuples) >= 1024:
-                self.tuples = {}
+                self.tuples, self.clean = {}, set()
             self.tuples[keys] = secret
+            if secret is None:
+                self.clean.add(keys)
         return secret
 
     def fields(self, fields: dict) -> dict:
@@ -3613,10 +3620,13 @@ class RingBuffer(logging.Handler):
         self.flush_level = flush_level
         self.target = target
         self._items: deque = deque(maxlen=capacity)
-        #: (number, entry) of the records kept and not written yet, for the next flush (a flight
-        #: recorder only); the number (of appends before it) tells whether it is still kept
-        self._unwritten: deque | None = deque(maxlen=capacity) if flush_level is not None else None
         self._appended = itertools.count()
+        #: A flight recorder's bookkeeping: the records kept that were written (by their
+        #: handler, or as a flush's trigger), appended here before they are kept, and the
+        #: newest record the last flush looked at. A flush writes the records kept since,
+        #: less the written ones, so keeping a record that nothing writes is one deque append.
+        self._written: deque | None = deque(maxlen=2 * capacity) if flush_level is not None else None
+        self._flushed_upto: tuple | None = None
         self._flush_lock = threading.RLock()  # RLock: a signal handler may log an error mid-flush
 
     def __repr__(self) -> str:
@@ -3637,47 +3647,44 @@ class RingBuffer(logging.Handler):
             _lost_before_output(1)
             _report_error("ring buffer", exc)
             return
+        trigger = self._written is not None and entry[_LEVELNO] >= self.flush_level
+        if trigger:
+            self._written.append(entry)  # the flush writes it last, not as a kept record
         self._items.append(entry)
-        number = next(self._appended)
-        if self._unwritten is not None:
-            if entry[_LEVELNO] >= self.flush_level:
-                self._flush_to_target(entry)
-            else:
-                self._unwritten.append((number, entry))
-
-    def keep_unwritten(self, entry: tuple) -> None:
-        """Keep an entry that nothing writes (below the output level): a later flush writes it."""
-        self._items.append(entry)
-        number = next(self._appended)
-        if self._unwritten is not None:
-            self._unwritten.append((number, entry))
+        next(self._appended)
+        if trigger:
+            self._flush_to_target(entry)
 
     def keep_written(self, entry: tuple) -> list | None:
         """Keep an entry its handler is about to write; at ``flush_level`` or above, return first
         the kept entries not written yet (marked ``buffered``), to be written before it."""
-        if entry[_LEVELNO] >= self.level:
+        levelno = entry[_LEVELNO]
+        if levelno >= self.level:
+            if self._written is not None:
+                self._written.append(entry)  # before it is kept: a flush never takes it for unwritten
             self._items.append(entry)
             next(self._appended)
-        if self._unwritten is not None and entry[_LEVELNO] >= self.flush_level:
+        if self._written is not None and levelno >= self.flush_level:
             return self._take_unwritten()
         return None
 
     def _take_unwritten(self) -> list:
-        """The entries kept and not written yet, oldest first, marked: each is taken once.
+        """The entries kept since the last flush and not written, oldest first, marked.
 
-        One the ring has let go of since (more than ``capacity`` records came
-        after it) is not kept any more, and is not written either.
+        Each is taken once: the next flush stops at the newest entry this one saw.
         """
+        with self._flush_lock:
+            items = self._items.copy()  # first: every written entry in it is in _written already
+            written = set(map(id, self._written.copy()))  # ids: these entries are alive, ids unique
+            upto, self._flushed_upto = self._flushed_upto, (items[-1] if items else None)
         taken = []
-        pop = self._unwritten.popleft
-        oldest_kept = self.total - len(self._items)
-        while True:  # pop by pop: an entry appended meanwhile is taken now or by the next flush
-            try:
-                number, entry = pop()
-            except IndexError:
-                return taken
-            if number >= oldest_kept:
+        for entry in reversed(items):
+            if entry is upto:
+                break
+            if id(entry) not in written:
                 taken.append(_buffered(entry))
+        taken.reverse()
+        return taken
 
     def _flush_to_target(self, trigger: tuple) -> None:
         with self._flush_lock:  # one flush at a time keeps each flush's records together
@@ -3727,19 +3734,21 @@ class RingBuffer(logging.Handler):
 
     def clear(self) -> None:
         """Forget every record kept (``total`` goes on counting)."""
-        self._items.clear()
-        if self._unwritten is not None:
-            self._unwritten.clear()
+        with self._flush_lock:
+            self._items.clear()
+            self._flushed_upto = None
 
 
 class _RingOnly:
     """Where the facade puts a record below the output level and at or above the ring buffer's:
-    it is kept, not written (``Logger._emit()`` collects into it as into a batch)."""
+    kept, not written. ``Logger._emit()`` counts it, then appends it as it would to a batch;
+    both are calls into C."""
 
-    __slots__ = ("append",)
+    __slots__ = ("append", "count")
 
     def __init__(self, ring: RingBuffer) -> None:
-        self.append = ring.keep_unwritten
+        self.append = ring._items.append
+        self.count = ring._appended.__next__
 
 
 def get_ring_buffer() -> RingBuffer | None:
@@ -4102,21 +4111,23 @@ class Logger:
             written = self._cache[level]
         except KeyError:  # the level cache was cleared (setLevel) or never filled
             written = self._enabled_slow(level)
-        collect, as_entry = self._collect, self._direct
         if not written:
             if level < _keep_from:
                 return
             collect, as_entry = _state.ring_only, True  # below the output level: only kept, unsampled
             if collect is None:  # configure() took the ring buffer away meanwhile
                 return
-        elif self._samplers or _state.samplers is not None:
-            kept = self._sampled(event)
-            if kept is None:
-                return
-            if type(kept) is dict:
-                fields = {**fields, **kept}
-            elif kept is not _KEEP:  # a reservoir's slot: the entry goes there (no exc_info to keep alive)
-                collect, as_entry = kept, True
+            collect.count()
+        else:
+            collect, as_entry = self._collect, self._direct
+            if self._samplers or _state.samplers is not None:
+                kept = self._sampled(event)
+                if kept is None:
+                    return
+                if type(kept) is dict:
+                    fields = {**fields, **kept}
+                elif kept is not _KEEP:  # a reservoir's slot: the entry goes there (no exc_info to keep alive)
+                    collect, as_entry = kept, True
         try:
             ctx = _context.get()
             bound = self._bound
@@ -4157,7 +4168,7 @@ class Logger:
                 if type(merged) is _SharedFields:  # a bound logger's: decided once per dict
                     merged = redactor.shared.get(merged) or redactor.shared_fields(merged)
                 else:
-                    if redactor.tuples.get(tuple(merged), _UNDECIDED) is not None:
+                    if tuple(merged) not in redactor.clean:
                         merged = redactor.fields(merged)
                     interner = _state.interner
                     if interner is not None:  # only a record's own dict: a shared one's values are shared
@@ -4172,7 +4183,7 @@ class Logger:
                     entry = _new_entry(_time(), level, self.name, event, merged, exc_text, stack,
                                        *_caller_place())
                 else:
-                    entry = _new_entry(_time(), level, self.name, event, merged, exc_text, stack)
+                    entry = (_time(), level, self.name, event, merged, exc_text, stack, _NO_FILE, 0)  # _new_entry()
                 if text > _LIGHT_TEXT or exc_text or stack:
                     entry = _weighed(entry, (handler.output.format if handler is not None
                                              else _state).sanitizer.max_length)
@@ -4839,7 +4850,7 @@ def _emoji_wanted(option: bool | None, fmt: str, sink: _Sink | None) -> bool:
 
 
 #: The lowest level the ring buffer keeps below the output level (none: above every level).
-_keep_from = 1 << 30
+_keep_from = (1 << 30) - 1  # the largest one-digit int: a comparison with it stays on the fast path
 
 
 class _State:
@@ -4958,7 +4969,7 @@ def _install_ring_buffer(handler: Handler, cfg: dict) -> None:
     output level down to ``ring_buffer_level``; at ``flush_level``, write the latter first."""
     global _keep_from
     if not cfg["ring_buffer"]:
-        _keep_from = 1 << 30  # first: a call that still finds the old ring keeps its record there
+        _keep_from = (1 << 30) - 1  # first: a call that still finds the old ring keeps its record there
         _state.ring = _state.ring_only = None
         return
     flush_level = cfg["flush_level"]
