@@ -3627,7 +3627,11 @@ class RingBuffer(logging.Handler):
         #: less the written ones, so keeping a record that nothing writes is one deque append.
         self._written: deque | None = deque(maxlen=2 * capacity) if flush_level is not None else None
         self._flushed_upto: tuple | None = None
+        self._flushing = threading.local()  # on the thread taking the records to flush
         self._flush_lock = threading.RLock()  # RLock: a signal handler may log an error mid-flush
+
+    def after_fork_in_child(self) -> None:
+        self._flush_lock = threading.RLock()  # another thread may have held it at fork()
 
     def __repr__(self) -> str:
         return f"<foundation.RingBuffer {len(self._items)}/{self.capacity} ({logging.getLevelName(self.level)})>"
@@ -3673,10 +3677,16 @@ class RingBuffer(logging.Handler):
 
         Each is taken once: the next flush stops at the newest entry this one saw.
         """
-        with self._flush_lock:
-            items = self._items.copy()  # first: every written entry in it is in _written already
-            written = set(map(id, self._written.copy()))  # ids: these entries are alive, ids unique
-            upto, self._flushed_upto = self._flushed_upto, (items[-1] if items else None)
+        if getattr(self._flushing, "now", False):
+            return []  # a flush inside a flush, on this thread (a signal handler's error): the next one takes them
+        self._flushing.now = True
+        try:
+            with self._flush_lock:
+                items = self._items.copy()  # first: every written entry in it is in _written already
+                written = set(map(id, self._written.copy()))  # ids: these entries are alive, ids unique
+                upto, self._flushed_upto = self._flushed_upto, (items[-1] if items else None)
+        finally:
+            self._flushing.now = False
         taken = []
         for entry in reversed(items):
             if entry is upto:
@@ -3815,7 +3825,8 @@ class ResourceMonitor:
         self._usage = usage
         self._rss = rss if rss is not None else _rss_reader()
         self._lock = threading.Lock()
-        self._started = clock()
+        self._started = self._read(clock) or 0.0
+        self._generation = _state.counters  # configure() makes new ones: the counts start again
         self._base = stats()
         self._start_rss = self._read(self._rss)
         usage_now = self._read(self._usage)
@@ -3825,6 +3836,7 @@ class ResourceMonitor:
 
     @staticmethod
     def _read(reader: Callable[[], Any]) -> Any:
+        """What ``reader()`` returns; None if it raises (the clock included)."""
         try:
             return reader()
         except Exception:  # noqa: BLE001 - a monitor never raises: what it cannot read is None
@@ -3832,8 +3844,10 @@ class ResourceMonitor:
 
     def snapshot(self) -> dict:
         """The counts, rates, CPU and memory now (see the class); None for what cannot be read."""
-        now = self._clock()
-        counts = stats()
+        now = self._read(self._clock)
+        if now is None:
+            now = self._last[0]
+        generation, counts = _state.counters, stats()
         usage = self._read(self._usage)
         rss = self._read(self._rss)
         with self._lock:
@@ -3845,8 +3859,9 @@ class ResourceMonitor:
         if cpu is not None and cpu_before is not None and now > since:
             cpu_percent = round(100.0 * (cpu - cpu_before) / (now - since), 1)
         base = self._base
-        if counts["emitted"] < base["emitted"]:  # configure() reset the counts since
-            self._base = base = dict.fromkeys(base, 0)
+        if generation is not self._generation:  # configure() reset the counts since
+            self._generation, self._base = generation, dict.fromkeys(base, 0)
+            base = self._base
         logs = counts["emitted"] - base["emitted"]
         logged = counts["bytes_written"] - base["bytes_written"]
         return {
@@ -4131,19 +4146,19 @@ class Logger:
         try:
             ctx = _context.get()
             bound = self._bound
+            # text: characters of text, at least (see _weighed()); the event's and the call's are added below
             if ctx is _NO_FIELDS:
                 if bound is _NO_FIELDS:
-                    merged, plain = fields, True
+                    merged, plain, text = fields, True, 0
                 elif fields:
-                    merged, plain = {**bound.fields, **fields}, bound.plain
+                    merged, plain, text = {**bound.fields, **fields}, bound.plain, bound.text
                 else:  # shared, not copied: _SharedFields cannot change
-                    merged, plain = bound.fields, bound.plain
+                    merged, plain, text = bound.fields, bound.plain, bound.text
             elif bound is _NO_FIELDS and not fields:
-                merged, plain = ctx.fields, ctx.plain
+                merged, plain, text = ctx.fields, ctx.plain, ctx.text
             else:
                 merged = {**ctx.fields, **bound.fields, **fields}
-                plain = ctx.plain and bound.plain
-            text = ctx.text + bound.text  # characters of text, at least: see _weighed()
+                plain, text = ctx.plain and bound.plain, ctx.text + bound.text
             if plain:
                 for value in fields.values():
                     kind = type(value)
@@ -4175,19 +4190,25 @@ class Logger:
                         interner.share_values(merged)
             # When our handler is all the record would reach, no LogRecord is
             # made: nothing else could read it. The entry goes to the handler.
-            handler = None if collect is not None else _sole_handler(self._std, level)
-            if handler is not None or (collect is not None and as_entry):
-                exc_text = _exception_text(exc_info)[1] if exc_info else None
-                stack = _stack_text() if stack_info else None
-                if _state.callsite:
-                    entry = _new_entry(_time(), level, self.name, event, merged, exc_text, stack,
-                                       *_caller_place())
+            handler = None
+            if collect is None:
+                handler = _sole_handler(self._std, level)
+                as_entry = handler is not None
+            if as_entry:
+                if exc_info or stack_info:
+                    exc_text = _exception_text(exc_info)[1] if exc_info else None
+                    stack = _stack_text() if stack_info else None
+                    text = _LIGHT_TEXT + 1  # weighed below: a traceback can be long
                 else:
-                    entry = (_time(), level, self.name, event, merged, exc_text, stack, _NO_FILE, 0)  # _new_entry()
-                if text > _LIGHT_TEXT or exc_text or stack:
-                    entry = _weighed(entry, (handler.output.format if handler is not None
-                                             else _state).sanitizer.max_length)
-                record = entry
+                    exc_text = stack = None
+                if _state.callsite:
+                    record = _new_entry(_time(), level, self.name, event, merged, exc_text, stack,
+                                        *_caller_place())
+                else:
+                    record = (_time(), level, self.name, event, merged, exc_text, stack, _NO_FILE, 0)  # _new_entry()
+                if text > _LIGHT_TEXT:
+                    record = _weighed(record, (handler.output.format if handler is not None
+                                               else _state).sanitizer.max_length)
             else:
                 record = _Record(self.name, level, event, merged)
                 if args:
@@ -4204,13 +4225,13 @@ class Logger:
             _lost_before_output(1)
             _report_error("log call", exc)
             return
-        if handler is not None:
-            handler.put_entry(record)
-            return
         if collect is not None:  # a batch's record (an entry or a LogRecord), a reservoir's, the ring's
             collect.append(record)
             if collect is self._collect and len(collect) >= self._size:
                 self._full()
+            return
+        if handler is not None:
+            handler.put_entry(record)
             return
         try:
             if type(self._std).handle is _LOGGER_HANDLE and not (self._std.filters or self._std.disabled):
@@ -5010,11 +5031,14 @@ def flush(timeout: float | None = None) -> bool:
 def shutdown(timeout: float = 2.0) -> None:
     """Write what is queued and stop the writer threads, waiting at most ``timeout`` seconds.
 
-    Acts on every live :class:`Handler`; first, each RateLimiter reports what
-    it has suppressed and not reported yet. Safe to call twice; runs at exit.
-    Records logged afterwards are written synchronously.
+    Acts on every live :class:`Handler`; first, the monitor ``configure(monitor=...)``
+    started stops, and each RateLimiter reports what it has suppressed and not
+    reported yet. Safe to call twice; runs at exit. Records logged afterwards
+    are written synchronously.
     """
     deadline = time.monotonic() + timeout
+    if _state.monitor is not None:
+        _state.monitor.stop()
     _report_suppressed()
     for handler in _handlers():
         handler.stop(max(0.0, deadline - time.monotonic()))
@@ -5159,6 +5183,8 @@ def _after_fork_in_child() -> None:
         _state.interner.after_fork_in_child()
     if _state.monitor is not None:
         _state.monitor.after_fork_in_child()
+    if _state.ring is not None:
+        _state.ring.after_fork_in_child()
     global _live_lock
     _live_lock = threading.RLock()
     for handler in _handlers():

@@ -5377,6 +5377,11 @@ class TestReadme:
         "event=cache_hit key=k246 sample_rate=0.01 sample_count=247",
         "event=logs_suppressed count=3 suppressed_event=disk_full",
         "\n298\n",
+        "event=gateway_call attempt=1 api_key=[REDACTED] buffered=true",
+        "event=payment_failed order=17\n",
+        "6 ['payment_failed', 'payment_failed']",
+        "1000 ['bytes_logged', 'bytes_per_second', 'cpu_percent']",
+        "event=performance_metrics elapsed_seconds=",
     ]
 
     @staticmethod
@@ -6399,3 +6404,849 @@ class TestInterning:
     def test_bad_cap_raises_at_configure(self, bad):
         with pytest.raises((TypeError, ValueError), match="intern"):
             foundation.configure(intern=bad)
+
+
+# ---------------------------------------------------------------------------
+# Ring buffer: the last records in memory, and the flight recorder
+# ---------------------------------------------------------------------------
+
+class TestRingBuffer:
+    """RingBuffer (standalone and through configure(ring_buffer=N)): what it keeps, finds and flushes."""
+
+    # -- helpers -------------------------------------------------------------------
+    @staticmethod
+    def feed(ring, level, event, created=None, **fields):
+        """Hand ``ring`` one plain LogRecord of logger ``std``, as logging would; ``fields`` as extras."""
+        record = logging.makeLogRecord({"name": "std", "levelno": level, "levelname": logging.getLevelName(level),
+                                        "msg": event, "created": time.time() if created is None else created,
+                                        **fields})
+        ring.handle(record)
+
+    @staticmethod
+    def std_logger(monkeypatch, name):
+        """``logging.getLogger(name)`` at DEBUG that does not propagate (restored after the test)."""
+        std = logging.getLogger(name)
+        monkeypatch.setattr(std, "propagate", False)
+        std.setLevel(logging.DEBUG)
+        return std
+
+    @staticmethod
+    def events(items):
+        return [item["event"] for item in items]
+
+    @staticmethod
+    def written(out):
+        """(event, buffered) of each record written, in order: buffered is None when the key is absent."""
+        return [(record["event"], record.get("buffered")) for record in out.records()]
+
+    # -- keeping ----------------------------------------------------------------------
+    def test_keeps_exactly_the_last_n_of_a_million(self, log):
+        """1,000,000 DEBUG calls below the output level (configure(ring_buffer=1000, level="INFO")):
+        the ring holds exactly the last 1,000, oldest first, total counts all, and none is written."""
+        out = capture(mode="sync", level="INFO", ring_buffer=1000)
+        ring = foundation.get_ring_buffer()
+        debug = log.debug
+        for i in range(1_000_000):
+            debug("tick", i=i)
+        assert ring.total == 1_000_000
+        recent = ring.get_recent(5000)  # more than it holds: it gives what it has
+        assert [item["i"] for item in recent] == list(range(999_000, 1_000_000))
+        assert [item["i"] for item in ring.get_recent(3)] == [999_997, 999_998, 999_999]
+        assert out.text() == ""
+
+    def test_get_recent_gives_dicts_with_library_keys_then_fields(self, attach, monkeypatch):
+        """get_recent(n): the last n, oldest first; each a dict: timestamp (epoch float), level
+        (lower case), logger, event, then the fields in call order."""
+        ring = attach(foundation.RingBuffer(10), "ringtest.recent")
+        std = self.std_logger(monkeypatch, "ringtest.recent")
+        before = time.time()
+        std.debug("first", extra={"user": "bob", "n": 1})
+        std.warning("second %s", "call", extra={"n": 2})
+        std.error("third")
+        after = time.time()
+        recent = ring.get_recent()
+        assert [list(item) for item in recent] == [["timestamp", "level", "logger", "event", "user", "n"],
+                                                  ["timestamp", "level", "logger", "event", "n"],
+                                                  ["timestamp", "level", "logger", "event"]]
+        assert [(i["level"], i["logger"], i["event"]) for i in recent] == [
+            ("debug", "ringtest.recent", "first"), ("warning", "ringtest.recent", "second call"),
+            ("error", "ringtest.recent", "third")]
+        assert all(type(i["timestamp"]) is float and before <= i["timestamp"] <= after for i in recent)
+        assert (recent[0]["user"], recent[0]["n"], recent[1]["n"]) == ("bob", 1, 2)
+        assert self.events(ring.get_recent(2)) == ["second call", "third"]
+        assert ring.get_recent(0) == []
+
+    def test_facade_keeps_what_is_not_written_and_what_is(self, log):
+        """configure(ring_buffer=N, level="INFO"): DEBUG calls are kept and not written; what the handler
+        writes is kept too, a plain logging record that reaches it included; TRACE (below
+        ring_buffer_level DEBUG) is not kept."""
+        out = capture(mode="sync", level="INFO", ring_buffer=100, flush_level=None)
+        log.trace("too-low")
+        log.debug("quiet", n=1)
+        log.info("loud", n=2)
+        logging.getLogger("plain").warning("plain-warning", extra={"n": 3})
+        logging.getLogger("plain").debug("plain-debug")  # below the root's level: reaches nothing
+        assert self.written(out) == [("loud", None), ("plain-warning", None)]
+        recent = foundation.get_ring_buffer().get_recent()
+        assert [(i["event"], i["logger"], i["n"]) for i in recent] == [
+            ("quiet", "app", 1), ("loud", "app", 2), ("plain-warning", "plain", 3)]
+        assert foundation.get_ring_buffer().total == 3
+
+    def test_ring_buffer_level_bounds_what_is_kept(self, log):
+        """ring_buffer_level="INFO" with level="WARNING": INFO is kept (not written), DEBUG is neither;
+        the ERROR then writes the kept INFO first."""
+        out = capture(mode="sync", level="WARNING", ring_buffer=100, ring_buffer_level="INFO")
+        log.debug("not-kept")
+        log.info("kept")
+        log.error("boom")
+        assert self.written(out) == [("kept", True), ("boom", None)]
+        assert self.events(foundation.get_ring_buffer().get_recent()) == ["kept", "boom"]
+
+    def test_records_kept_below_the_output_level_are_not_sampled(self, log):
+        """A sampler on the event thins what is written, not what is only kept: every DEBUG call is kept,
+        and none is counted as sampled out."""
+        out = capture(mode="sync", level="INFO", ring_buffer=100, flush_level=None,
+                      samplers={"noisy": foundation.RateLimiter(1.0, 1, clock=FakeClock())})
+        for i in range(5):
+            log.debug("noisy", i=i)
+        assert [item["i"] for item in foundation.get_ring_buffer().get_recent()] == [0, 1, 2, 3, 4]
+        assert foundation.stats()["sampled_out"] == 0
+        for i in range(5):
+            log.info("noisy", i=10 + i)
+        assert [r["i"] for r in out.records()] == [10]  # the sampler is at work on what is written
+        assert foundation.stats()["sampled_out"] == 4
+
+    def test_ring_buffer_true_false_and_zero(self):
+        """ring_buffer=True is 10,000 records; False and 0 are off (get_ring_buffer() is None)."""
+        capture(ring_buffer=True)
+        ring = foundation.get_ring_buffer()
+        assert type(ring) is foundation.RingBuffer and ring.capacity == 10_000
+        assert (ring.level, ring.flush_level) == (foundation.DEBUG, foundation.ERROR)
+        for off in (False, 0):
+            capture(ring_buffer=off)
+            assert foundation.get_ring_buffer() is None
+        capture(ring_buffer=7)
+        assert foundation.get_ring_buffer().capacity == 7
+
+    def test_secrets_are_redacted_in_kept_records(self, log, attach):
+        """Kept records hold redacted values: top-level and nested secrets, and a password in a URL,
+        through the facade and from a plain logging record alike; so does what a flush writes."""
+        out = capture(mode="sync", level="INFO", ring_buffer=100)
+        log.debug("login", **SECRETS, url="postgres://bob:hunter2@db/app")
+        logging.getLogger("plain").warning("plain", extra={"password": "hunter2"})
+        ring = foundation.get_ring_buffer()
+        kept, plain = ring.get_recent()
+        assert {k: kept[k] for k in REDACTED} == REDACTED
+        assert "hunter2" not in kept["url"] and "bob" in kept["url"]
+        assert plain["password"] == "[REDACTED]"
+        assert ring.search(password="hunter2") == []
+        assert len(ring.search(password="[REDACTED]")) == 2
+        log.error("boom")
+        text = out.text()
+        assert "hunter2" not in text and "k-123" not in text
+        assert [r["password"] for r in out.records() if "password" in r] == ["[REDACTED]", "[REDACTED]"]
+        standalone = attach(foundation.RingBuffer(5), "ringtest.secret")
+        logging.getLogger("ringtest.secret").error("e", extra={"api_key": "k-123", "ok": "fine"})
+        assert standalone.get_recent()[0]["api_key"] == "[REDACTED]"
+        assert standalone.get_recent()[0]["ok"] == "fine"
+
+    def test_clear_empties_and_total_counts_on(self):
+        """clear() forgets every kept record (get_recent, search, and the next flush); total counts
+        every record ever appended and clear() does not reset it."""
+        keep = Keep()
+        ring = foundation.RingBuffer(3, flush_level="ERROR", target=keep)
+        assert ring.total == 0
+        for i in range(5):
+            self.feed(ring, logging.DEBUG, f"d{i}")
+        assert ring.total == 5 and len(ring.get_recent()) == 3
+        ring.clear()
+        assert ring.get_recent() == [] and ring.search() == [] and ring.total == 5
+        self.feed(ring, logging.DEBUG, "after")
+        self.feed(ring, logging.ERROR, "boom")
+        assert [r.getMessage() for r in keep.records] == ["after", "boom"]  # the cleared ones are not written
+        assert ring.total == 7
+        assert self.events(ring.get_recent()) == ["after", "boom"]
+
+    # -- search ------------------------------------------------------------------------
+    def search_ring(self):
+        ring = foundation.RingBuffer(100)
+        self.feed(ring, logging.DEBUG, "query", created=100.0, user="bob", table="a")
+        self.feed(ring, logging.INFO, "login", created=101.0, user="bob")
+        self.feed(ring, logging.WARNING, "query", created=102.0, user="amy", table="a")
+        self.feed(ring, logging.ERROR, "login", created=103.0, user="amy", attempts=3)
+        self.feed(ring, logging.CRITICAL, "query", created=104.0, user="bob", table="b")
+        return ring
+
+    def test_search_by_event(self):
+        """search(event=...) gives the records of that event, oldest first."""
+        ring = self.search_ring()
+        assert [i["timestamp"] for i in ring.search(event="query")] == [100.0, 102.0, 104.0]
+        assert [i["timestamp"] for i in ring.search("login")] == [101.0, 103.0]
+        assert ring.search(event="nothing") == []
+
+    def test_search_by_level_means_that_level_or_above(self):
+        """search(level=...) (name or int) gives the records at that level or above."""
+        ring = self.search_ring()
+        assert [i["level"] for i in ring.search(level="WARNING")] == ["warning", "error", "critical"]
+        assert [i["level"] for i in ring.search(level=logging.ERROR)] == ["error", "critical"]
+        assert len(ring.search(level="debug")) == 5
+        with pytest.raises(ValueError):
+            ring.search(level="nope")
+
+    def test_search_since_is_at_or_after(self):
+        """search(since=t): records at or after epoch time t (an int or a float)."""
+        ring = self.search_ring()
+        assert [i["timestamp"] for i in ring.search(since=102.0)] == [102.0, 103.0, 104.0]
+        assert [i["timestamp"] for i in ring.search(since=103)] == [103.0, 104.0]
+        assert [i["timestamp"] for i in ring.search(since=101.5)] == [102.0, 103.0, 104.0]
+        assert ring.search(since=104.5) == []
+        with pytest.raises(TypeError):
+            ring.search(since="yesterday")
+
+    def test_search_by_fields_must_equal(self):
+        """search(**fields): each field must be present and equal; a missing field does not match."""
+        ring = self.search_ring()
+        assert [i["timestamp"] for i in ring.search(user="bob")] == [100.0, 101.0, 104.0]
+        assert [i["timestamp"] for i in ring.search(user="bob", table="a")] == [100.0]
+        assert [i["timestamp"] for i in ring.search(attempts=3)] == [103.0]
+        assert ring.search(attempts=4) == [] and ring.search(user="bo") == []
+        assert ring.search(colour=None) == []  # absent is not None
+
+    def test_search_combined_criteria_all_hold(self):
+        """Several criteria: a record must meet every one."""
+        ring = self.search_ring()
+        found = ring.search(event="query", level="WARNING", since=102.0, user="bob")
+        assert [(i["timestamp"], i["table"]) for i in found] == [(104.0, "b")]
+        assert [i["timestamp"] for i in ring.search(event="login", level="INFO", user="amy")] == [103.0]
+        assert ring.search(event="login", level="CRITICAL") == []
+        assert len(ring.search()) == 5  # no criterion: everything kept
+
+    # -- flight recorder, standalone ---------------------------------------------------------
+    def test_standalone_flight_recorder_writes_kept_records_first_once(self, attach, monkeypatch):
+        """RingBuffer(flush_level=ERROR, target=handler): an ERROR writes the records kept since the
+        last flush, oldest first, each with buffered=True and its fields, then itself; the next ERROR
+        writes only what came after."""
+        keep = Keep()
+        ring = attach(foundation.RingBuffer(100, flush_level="ERROR", target=keep), "ringtest.fr")
+        std = self.std_logger(monkeypatch, "ringtest.fr")
+        std.debug("d1", extra={"n": 1})
+        std.info("i1")
+        std.debug("d2")
+        assert keep.records == []  # nothing yet: kept only
+        std.error("e1")
+        std.debug("d3")
+        std.error("e2")
+        std.critical("c1")
+        assert [(r.getMessage(), r.levelname, getattr(r, "buffered", None)) for r in keep.records] == [
+            ("d1", "DEBUG", True), ("i1", "INFO", True), ("d2", "DEBUG", True), ("e1", "ERROR", None),
+            ("d3", "DEBUG", True), ("e2", "ERROR", None), ("c1", "CRITICAL", None)]
+        assert keep.records[0].n == 1 and keep.records[0].name == "ringtest.fr"
+        assert self.events(ring.get_recent()) == ["d1", "i1", "d2", "e1", "d3", "e2", "c1"]
+
+    def test_standalone_flight_recorder_into_a_foundation_handler(self):
+        """The target may be a foundation Handler: the kept records are rendered with "buffered": true."""
+        stream = io.StringIO()
+        handler = foundation.Handler(stream=stream, format="json", mode="sync")
+        ring = foundation.RingBuffer(10, flush_level="WARNING", target=handler)
+        self.feed(ring, logging.DEBUG, "a", n=1)
+        self.feed(ring, logging.INFO, "b", token="t")
+        self.feed(ring, logging.WARNING, "c")
+        self.feed(ring, logging.ERROR, "d")
+        assert handler.flush_wait(WAIT)
+        records = [loads(line) for line in split_lines(stream.getvalue())]
+        assert [(r["event"], r.get("buffered")) for r in records] == [
+            ("a", True), ("b", True), ("c", None), ("d", None)]
+        assert (records[0]["n"], records[1]["token"]) == (1, "[REDACTED]")
+
+    def test_standalone_evicted_records_are_not_flushed(self):
+        """Records the ring has let go of (more than capacity came after) are not written by the flush:
+        what it writes is exactly what it still keeps."""
+        keep = Keep()
+        ring = foundation.RingBuffer(4, flush_level="ERROR", target=keep)
+        for i in range(10):
+            self.feed(ring, logging.DEBUG, f"d{i}")
+        self.feed(ring, logging.ERROR, "boom")
+        written = [r.getMessage() for r in keep.records]
+        assert written[-1] == "boom"
+        assert written[:-1] == [e for e in self.events(ring.get_recent()) if e != "boom"]
+        assert {"d7", "d8", "d9"} <= set(written)
+        assert not {f"d{i}" for i in range(6)} & set(written)
+        assert all(r.buffered is True for r in keep.records[:-1])
+
+    def test_flush_level_none_keeps_only(self):
+        """Without flush_level a RingBuffer only keeps: an ERROR writes nothing anywhere."""
+        ring = foundation.RingBuffer(5)
+        self.feed(ring, logging.DEBUG, "d")
+        self.feed(ring, logging.CRITICAL, "c")
+        assert self.events(ring.get_recent()) == ["d", "c"] and ring.target is None
+
+    def test_a_target_that_raises_never_raises_into_the_caller(self, attach, monkeypatch):
+        """A target whose emit raises: the log call returns, the error is counted, the records dropped."""
+        capture(mode="sync")
+
+        class Raising(logging.Handler):
+            def emit(self, record):
+                raise OSError("target down")
+
+        attach(foundation.RingBuffer(10, flush_level="ERROR", target=Raising()), "ringtest.bad")
+        std = self.std_logger(monkeypatch, "ringtest.bad")
+        std.debug("kept")
+        std.error("boom")  # must not raise
+        std.error("again")
+        stats = foundation.stats()
+        assert stats["errors"] >= 1
+        assert stats["dropped"] >= 2  # "kept" and "boom" at least
+
+    @pytest.mark.parametrize("capacity", [0, -1, "10", True, 1.5, None])
+    def test_bad_capacity_raises(self, capacity):
+        """capacity must be a whole number of at least 1 (not a bool, str or float)."""
+        with pytest.raises((TypeError, ValueError), match="capacity"):
+            foundation.RingBuffer(capacity)
+
+    def test_bad_flush_level_and_target_raise(self):
+        """flush_level without a target is a ValueError; a target that is not a Handler a TypeError;
+        a bad flush_level a ValueError."""
+        with pytest.raises(ValueError, match="target"):
+            foundation.RingBuffer(10, flush_level="ERROR")
+        with pytest.raises(TypeError, match="target"):
+            foundation.RingBuffer(10, flush_level="ERROR", target=io.StringIO())
+        with pytest.raises(TypeError, match="target"):
+            foundation.RingBuffer(10, target=print)
+        with pytest.raises(ValueError, match="flush_level"):
+            foundation.RingBuffer(10, flush_level="nope", target=Keep())
+
+    # -- flight recorder, configured -----------------------------------------------------------
+    @pytest.mark.parametrize("mode", MODES)
+    def test_configured_flight_recorder_writes_kept_debug_before_error_once(self, mode, log):
+        """configure(ring_buffer=N, level="INFO"): an ERROR writes the kept DEBUG records first, oldest
+        first, with buffered=true, then itself; the next ERROR does not write them again."""
+        out = capture(mode=mode, level="INFO", ring_buffer=100)
+        log.debug("d1", n=1)
+        log.info("i1")
+        log.debug("d2")
+        assert self.written(out) == [("i1", None)]
+        log.error("e1")
+        log.debug("d3")
+        log.error("e2")
+        log.error("e3")
+        assert self.written(out) == [("i1", None), ("d1", True), ("d2", True), ("e1", None),
+                                     ("d3", True), ("e2", None), ("e3", None)]
+        first = out.records()[1]
+        assert (first["level"], first["logger"], first["n"]) == ("debug", "app", 1)
+
+    def test_plain_logging_error_flushes_too(self, log):
+        """A plain logging ERROR that reaches the configured handler flushes the kept DEBUG records."""
+        out = capture(mode="sync", level="INFO", ring_buffer=100)
+        log.debug("d1")
+        logging.getLogger("plain").error("plain-error")
+        assert self.written(out) == [("d1", True), ("plain-error", None)]
+
+    def test_configured_flush_level(self, log):
+        """flush_level="WARNING" flushes at WARNING; flush_level=None keeps only and never flushes."""
+        out = capture(mode="sync", level="INFO", ring_buffer=100, flush_level="WARNING")
+        log.debug("d1")
+        log.warning("w1")
+        assert self.written(out) == [("d1", True), ("w1", None)]
+        out = capture(mode="sync", level="INFO", ring_buffer=100, flush_level=None)
+        log.debug("d2")
+        log.critical("c1")
+        assert self.written(out) == [("c1", None)]
+        assert self.events(foundation.get_ring_buffer().get_recent()) == ["d2", "c1"]
+
+    def test_buffered_marks_only_the_late_records(self, log):
+        """Only records written by a flush carry buffered=true; the kept record itself is not changed."""
+        out = capture(mode="sync", level="INFO", ring_buffer=100)
+        log.debug("late", n=1)
+        log.info("on-time", n=2)
+        log.error("trigger", n=3)
+        records = out.records()
+        assert [(r["event"], "buffered" in r) for r in records] == [
+            ("on-time", False), ("late", True), ("trigger", False)]
+        assert records[1]["buffered"] is True
+        assert all("buffered" not in item for item in foundation.get_ring_buffer().get_recent())
+
+    def test_configured_evicted_records_are_not_flushed(self, log):
+        """ring_buffer=5: of 20 DEBUG records the ERROR writes only those still kept, none it let go of."""
+        out = capture(mode="sync", level="INFO", ring_buffer=5)
+        for i in range(20):
+            log.debug(f"d{i}")
+        log.error("boom")
+        written = self.written(out)
+        kept = [e for e in self.events(foundation.get_ring_buffer().get_recent()) if e != "boom"]
+        assert written == [(e, True) for e in kept] + [("boom", None)]
+        assert {"d17", "d18", "d19"} <= set(kept)
+        assert len(written) <= 6
+
+    def test_batch_flight_recorder(self, log):
+        """In a batch: the kept DEBUG records are written before the ERROR, with buffered=true, once."""
+        out = capture(mode="sync", level="INFO", ring_buffer=100)
+        with log.batch() as b:
+            b.debug("d1")
+            b.debug("d2")
+            b.error("e1")
+        with log.batch() as b:
+            b.info("i1")
+            b.error("e2")
+        assert self.written(out) == [("d1", True), ("d2", True), ("e1", None), ("i1", None), ("e2", None)]
+
+    @pytest.mark.parametrize("batched", [False, True], ids=["calls", "batch"])
+    def test_batch_writes_each_kept_record_once_before_the_error(self, batched, log):
+        """A batch writes the same lines as the same calls made one by one, each once, the kept ones
+        before the error. In a batch (README) a record only the ring keeps reaches it at once, the
+        others when the batch is handed over: the ring's order, and a flush's, follow that."""
+        out = capture(mode="sync", level="INFO", ring_buffer=100)
+
+        def calls(target):
+            target.info("i1")
+            target.debug("d1")
+            target.error("e1")
+            target.debug("d2")
+            target.error("e2")
+
+        if batched:
+            with log.batch() as b:
+                calls(b)
+        else:
+            calls(log)
+        if batched:
+            assert self.written(out) == [("i1", None), ("d1", True), ("d2", True), ("e1", None), ("e2", None)]
+            assert self.events(foundation.get_ring_buffer().get_recent()) == ["d1", "d2", "i1", "e1", "e2"]
+        else:
+            assert self.written(out) == [("i1", None), ("d1", True), ("e1", None), ("d2", True), ("e2", None)]
+            assert self.events(foundation.get_ring_buffer().get_recent()) == ["i1", "d1", "e1", "d2", "e2"]
+
+    def test_reconfigure_without_ring_buffer_turns_it_off(self, log):
+        """configure() without ring_buffer: get_ring_buffer() is None, DEBUG is neither kept nor written,
+        and an ERROR writes nothing kept before."""
+        capture(mode="sync", level="INFO", ring_buffer=10)
+        old = foundation.get_ring_buffer()
+        log.debug("before")
+        assert old.total == 1
+        out = capture(mode="sync", level="INFO")
+        assert foundation.get_ring_buffer() is None
+        log.debug("after")
+        log.error("boom")
+        assert self.written(out) == [("boom", None)]
+        assert old.total == 1 and self.events(old.get_recent()) == ["before"]
+
+    @pytest.mark.parametrize("option, value", [
+        ("ring_buffer", -1), ("ring_buffer", "x"), ("ring_buffer", 1.5), ("ring_buffer", 100_000_001),
+        ("ring_buffer_level", "nope"), ("ring_buffer_level", -5), ("flush_level", "nope"), ("flush_level", -5),
+    ])
+    def test_bad_options_raise_at_configure(self, option, value):
+        """A bad ring_buffer, ring_buffer_level or flush_level raises at configure(), naming the option,
+        and leaves the set-up as it was."""
+        capture(ring_buffer=10)
+        ring = foundation.get_ring_buffer()
+        options = {"ring_buffer": 10, option: value}
+        with pytest.raises((TypeError, ValueError), match=option):
+            foundation.configure(stream=io.StringIO(), **options)
+        assert foundation.get_ring_buffer() is ring
+
+    # -- threads -----------------------------------------------------------------------------------
+    def test_eight_threads_lose_nothing(self, log):
+        """8 threads appending at once (DEBUG kept below the output level): total and contents exact,
+        each thread's records in its order."""
+        capture(mode="sync", level="INFO", ring_buffer=100_000)
+        ring = foundation.get_ring_buffer()
+
+        def work(n):
+            for i in range(5000):
+                log.debug("tick", thread=n, i=i)
+
+        run_threads(8, work)
+        assert ring.total == 40_000
+        kept = ring.get_recent(100_000)
+        assert len(kept) == 40_000
+        for n in range(8):
+            assert [item["i"] for item in kept if item["thread"] == n] == list(range(5000))
+
+    def test_eight_threads_standalone_lose_nothing(self):
+        """8 threads handing a standalone RingBuffer records at once: total and contents exact."""
+        ring = foundation.RingBuffer(100_000)
+
+        def work(n):
+            record = logging.makeLogRecord({"name": "std", "levelno": logging.INFO, "levelname": "INFO"})
+            for i in range(1000):
+                record.msg = f"t{n}-{i}"
+                ring.emit(record)
+
+        run_threads(8, work)
+        assert ring.total == 8000
+        assert sorted(self.events(ring.get_recent(10_000))) == sorted(f"t{n}-{i}" for n in range(8)
+                                                                     for i in range(1000))
+
+    def test_eight_threads_flight_recorder_writes_each_kept_record_once(self, log):
+        """8 threads logging DEBUG with an ERROR every 100: every DEBUG record is written exactly once,
+        buffered, and every ERROR once."""
+        out = capture(level="INFO", ring_buffer=100_000)
+
+        def work(n):
+            for i in range(1000):
+                log.debug("tick", thread=n, i=i)
+                if i % 100 == 99:
+                    log.error("boom", thread=n, i=i)
+
+        run_threads(8, work)
+        log.error("last")
+        records = out.records()
+        ticks = [(r["thread"], r["i"]) for r in records if r["event"] == "tick"]
+        assert sorted(ticks) == [(n, i) for n in range(8) for i in range(1000)]
+        assert all(r.get("buffered") is True for r in records if r["event"] == "tick")
+        assert len([r for r in records if r["event"] == "boom"]) == 80
+        assert records[-1]["event"] == "last"
+        assert foundation.get_ring_buffer().total == 8000 + 81
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_a_flush_in_the_middle_of_a_flush_writes_each_record_once(self, mode, log):
+        """A signal handler (or a thread switch) that logs an ERROR and then a DEBUG at any point of
+        another ERROR's flush: every kept DEBUG record is still written exactly once, by that flush
+        or by a later one, and none is lost silently."""
+        out = capture(mode=mode, level="INFO", ring_buffer=1000)
+        names = itertools.count()
+        runs = itertools.count()
+
+        def interrupt():
+            n = next(names)
+            log.error("inner", n=n)
+            log.debug("late", n=n)  # kept after the inner flush: a later flush must write it
+
+        fired = interrupt_at_each_line(lambda: log.error("outer"), interrupt,
+                                       before=lambda: log.debug("early", n=next(runs)))
+        assert fired >= 10
+        log.error("final")
+        records = out.records()
+        assert sorted(r["n"] for r in records if r["event"] == "late") == list(range(fired))
+        assert sorted(r["n"] for r in records if r["event"] == "early") == list(range(next(runs)))
+        assert all(r["buffered"] is True for r in records if r["event"] in ("early", "late"))
+        stats = foundation.stats()
+        assert (stats["dropped"], stats["errors"]) == (0, 0)
+
+
+# ---------------------------------------------------------------------------
+# Resource monitor
+# ---------------------------------------------------------------------------
+
+class TestResourceMonitor:
+    """ResourceMonitor: throughput, CPU and memory as one snapshot; periodic reports; configure(monitor=...)."""
+
+    KEYS = ["elapsed_seconds", "total_logs", "logs_per_second", "bytes_logged", "bytes_per_second",
+            "dropped", "queue_depth", "cpu_user_seconds", "cpu_system_seconds", "cpu_percent",
+            "max_rss_mb", "rss_mb", "memory_growth_mb", "thread_count"]
+    MB = 1 << 20
+
+    @pytest.fixture(autouse=True)
+    def monitors(self):
+        """The monitors a test starts (it appends them), and configure()'s: stopped at teardown, since
+        restore_logging's shutdown() does not stop a monitor's thread."""
+        started = []
+        yield started
+        for monitor in started + [foundation._state.monitor]:
+            if monitor is not None:
+                monitor.stop()
+        foundation._state.monitor = None
+
+    @staticmethod
+    def monitor_threads():
+        return [t for t in threading.enumerate() if t.name == "foundation-monitor" and t.is_alive()]
+
+    @staticmethod
+    def proc_status_kib(key):
+        """A ``kB`` value of /proc/self/status (VmRSS, VmHWM), in KiB."""
+        for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        raise AssertionError(f"no {key} in /proc/self/status")
+
+    # -- snapshot --------------------------------------------------------------------------
+    def test_snapshot_has_exactly_the_keys(self):
+        """snapshot() has exactly the documented keys, in the documented order."""
+        capture(mode="sync")
+        snapshot = foundation.ResourceMonitor().snapshot()
+        assert list(snapshot) == self.KEYS
+        assert snapshot["thread_count"] == threading.active_count()
+
+    def test_rates_cpu_and_memory_are_exact(self, log):
+        """With a fake clock and readers: counts are deltas since the monitor was made, rates divide them
+        by the elapsed time, cpu_percent is CPU over wall time since the previous snapshot, memory in
+        MiB rounded to 0.1."""
+        out = capture(mode="sync")
+        log.info("before")
+        log.info("before")
+        clock = FakeClock(100.0)
+        usage = [(1.0, 0.5, 90 * self.MB)]
+        rss = [100 * self.MB]
+        monitor = foundation.ResourceMonitor(clock=clock, usage=lambda: usage[0], rss=lambda: rss[0])
+        bytes_before = len(out.text().encode("utf-8"))
+        for i in range(30):
+            log.info("tick", i=i)
+        logged = len(out.text().encode("utf-8")) - bytes_before
+        clock.now = 104.0
+        usage[0] = (2.0, 1.0, int(123.46 * self.MB))
+        rss[0] = int(112.5 * self.MB)
+        snapshot = monitor.snapshot()
+        assert snapshot == {
+            "elapsed_seconds": 4.0, "total_logs": 30, "logs_per_second": 7.5,
+            "bytes_logged": logged, "bytes_per_second": round(logged / 4, 1),
+            "dropped": 0, "queue_depth": 0, "cpu_user_seconds": 2.0, "cpu_system_seconds": 1.0,
+            "cpu_percent": 37.5, "max_rss_mb": 123.5, "rss_mb": 112.5, "memory_growth_mb": 12.5,
+            "thread_count": threading.active_count()}
+        assert logged > 30 * 40
+        clock.now = 106.0
+        usage[0] = (2.4, 1.1, int(123.46 * self.MB))
+        rss[0] = 96 * self.MB
+        snapshot = monitor.snapshot()
+        assert (snapshot["cpu_percent"], snapshot["logs_per_second"], snapshot["elapsed_seconds"]) == (25.0, 5.0, 6.0)
+        assert (snapshot["rss_mb"], snapshot["memory_growth_mb"]) == (96.0, -4.0)
+        snapshot = monitor.snapshot()  # no time passed since the previous one: no rate, no error
+        assert snapshot["cpu_percent"] is None
+
+    def test_dropped_is_the_delta_since_the_monitor_was_made(self, log):
+        """dropped counts the records lost after the monitor was made, not before."""
+        capture(stream=BrokenSink(OSError(errno.EIO, "I/O error")), mode="sync")
+        for _ in range(3):
+            log.info("lost-before")
+        monitor = foundation.ResourceMonitor(clock=FakeClock(), usage=lambda: None, rss=lambda: None)
+        for _ in range(5):
+            log.info("lost-after")
+        snapshot = monitor.snapshot()
+        assert (snapshot["dropped"], snapshot["total_logs"], snapshot["bytes_logged"]) == (5, 5, 0)
+        assert foundation.stats()["dropped"] == 8
+
+    def test_counts_after_a_reconfigure_are_those_since_the_reset(self, log):
+        """configure() resets stats(): a monitor made before it counts from the reset, so the records
+        logged after it are all counted (none of them is taken for one from before the monitor)."""
+        capture(mode="sync")
+        for _ in range(5):
+            log.info("before-monitor")
+        monitor = foundation.ResourceMonitor(clock=FakeClock(), usage=lambda: None, rss=lambda: None)
+        capture(mode="sync")
+        for _ in range(10):
+            log.info("after-reset")
+        assert foundation.stats()["emitted"] == 10
+        assert monitor.snapshot()["total_logs"] == 10
+
+    def test_queue_depth_is_the_queues(self, gate, log):
+        """queue_depth is the records waiting in the queue now."""
+        capture(stream=gate, mode="queue")
+        wait_writer_held(gate)
+        for i in range(5):
+            log.info("waiting", i=i)
+        monitor = foundation.ResourceMonitor(usage=lambda: None, rss=lambda: None)
+        depth = monitor.snapshot()["queue_depth"]
+        assert depth == foundation.stats()["queue_depth"] and depth >= 5
+        gate.gate.set()
+
+    def test_without_resource_readers_the_keys_are_none(self):
+        """usage() and rss() returning None (no resource module, no psutil, no /proc): the CPU and memory
+        keys are None and nothing raises; the counts are still there."""
+        capture(mode="sync")
+        clock = FakeClock(5.0)
+        monitor = foundation.ResourceMonitor(clock=clock, usage=lambda: None, rss=lambda: None)
+        clock.now = 7.0
+        snapshot = monitor.snapshot()
+        for key in ("cpu_user_seconds", "cpu_system_seconds", "cpu_percent", "max_rss_mb", "rss_mb",
+                    "memory_growth_mb"):
+            assert snapshot[key] is None, key
+        assert (snapshot["elapsed_seconds"], snapshot["total_logs"], snapshot["logs_per_second"]) == (2.0, 0, 0.0)
+
+    def test_readers_that_raise_give_none_never_raise(self):
+        """Readers that raise: the keys they feed are None; snapshot() never raises; once a reader works
+        again its values come back."""
+        capture(mode="sync")
+        broken = [True]
+
+        def usage():
+            if broken[0]:
+                raise OSError("no rusage")
+            return (1.0, 2.0, 64 * self.MB)
+
+        def rss():
+            if broken[0]:
+                raise RuntimeError("no rss")
+            return 32 * self.MB
+
+        clock = FakeClock(0.0)
+        monitor = foundation.ResourceMonitor(clock=clock, usage=usage, rss=rss)
+        clock.now = 1.0
+        snapshot = monitor.snapshot()
+        assert [snapshot[k] for k in ("cpu_user_seconds", "cpu_percent", "max_rss_mb", "rss_mb",
+                                      "memory_growth_mb")] == [None] * 5
+        broken[0] = False
+        clock.now = 2.0
+        snapshot = monitor.snapshot()
+        assert (snapshot["cpu_user_seconds"], snapshot["max_rss_mb"], snapshot["rss_mb"]) == (1.0, 64.0, 32.0)
+        clock.now = 4.0
+        assert monitor.snapshot()["cpu_percent"] == 0.0
+
+    def test_a_clock_that_raises_never_raises(self, log):
+        """The clock is one of the readers the class replaces for tests ("Never raises: a reader that
+        fails gives None"): a clock that raises does not make snapshot() or log_metrics() raise, and
+        the counts are still there."""
+        out = capture(mode="sync")
+        clock = FakeClock(1.0)
+        monitor = foundation.ResourceMonitor(clock=clock, usage=lambda: None, rss=lambda: None)
+        log.info("x")
+        clock.fail = True
+        snapshot = monitor.snapshot()
+        assert list(snapshot) == self.KEYS and snapshot["total_logs"] == 1
+        monitor.log_metrics()
+        assert out.records()[-1]["event"] == "performance_metrics"
+
+    def test_a_clock_that_goes_back_gives_zero_rates(self, log):
+        """A clock reading before the monitor's start: elapsed 0, rates 0.0, no ZeroDivisionError."""
+        capture(mode="sync")
+        clock = FakeClock(10.0)
+        monitor = foundation.ResourceMonitor(clock=clock, usage=lambda: None, rss=lambda: None)
+        log.info("x")
+        clock.now = 9.0
+        snapshot = monitor.snapshot()
+        assert (snapshot["elapsed_seconds"], snapshot["logs_per_second"], snapshot["bytes_per_second"]) == (
+            0.0, 0.0, 0.0)
+        assert snapshot["total_logs"] == 1
+
+    # -- readers ---------------------------------------------------------------------------
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+    def test_statm_rss_is_the_current_rss_in_bytes(self):
+        """_statm_rss(): a positive int of bytes, close to VmRSS of /proc/self/status, at most the peak."""
+        before = self.proc_status_kib("VmRSS") * 1024
+        value = foundation._statm_rss()
+        after = self.proc_status_kib("VmRSS") * 1024
+        assert type(value) is int and value > 0
+        assert min(before, after) - 8 * self.MB <= value <= max(before, after) + 8 * self.MB
+        import resource
+        assert value <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + 8 * self.MB
+
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss is KiB on Linux")
+    def test_resource_usage_peak_is_in_bytes(self):
+        """_resource_usage(): (user s, system s, peak RSS in bytes); the peak is VmHWM (KiB) x 1024
+        within a factor of 2, so ru_maxrss's KiB were turned into bytes."""
+        user, system, peak = foundation._resource_usage()
+        hwm = self.proc_status_kib("VmHWM") * 1024
+        assert type(user) is float and type(system) is float and user > 0 and system >= 0
+        assert type(peak) is int and hwm / 2 <= peak <= hwm * 2
+        assert peak >= foundation._statm_rss() / 2
+
+    def test_rss_reader_uses_psutil_when_importable(self, monkeypatch):
+        """_rss_reader(): with psutil importable, the reader is psutil's Process().memory_info().rss."""
+        fake = type(sys)("psutil")
+
+        class Process:
+            def memory_info(self):
+                return type("MemInfo", (), {"rss": 123_456_789})()
+
+        fake.Process = Process
+        monkeypatch.setitem(sys.modules, "psutil", fake)
+        assert foundation._rss_reader()() == 123_456_789
+
+    def test_rss_reader_agrees_with_real_psutil(self):
+        """With the real psutil installed, the reader's value is psutil's RSS (within 8 MB)."""
+        psutil = pytest.importorskip("psutil")
+        value = foundation._rss_reader()()
+        assert abs(value - psutil.Process().memory_info().rss) < 8 * self.MB
+
+    def test_rss_reader_falls_back_to_statm_without_psutil(self, monkeypatch):
+        """_rss_reader(): when psutil cannot be imported, the reader is _statm_rss; a monitor made then
+        reports rss_mb from it (on Linux)."""
+        monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil raises ImportError
+        assert foundation._rss_reader() is foundation._statm_rss
+        if sys.platform.startswith("linux"):
+            capture(mode="sync")
+            assert foundation.ResourceMonitor().snapshot()["rss_mb"] > 0
+
+    # -- reports -----------------------------------------------------------------------------
+    def test_log_metrics_logs_the_snapshot(self, log):
+        """log_metrics(logger): one INFO record, event performance_metrics, the snapshot's keys as fields,
+        from that logger; by default from logger "foundation"."""
+        out = capture(mode="sync")
+        clock = FakeClock(0.0)
+        monitor = foundation.ResourceMonitor(clock=clock, usage=lambda: (1.5, 0.25, 10 * self.MB),
+                                             rss=lambda: 20 * self.MB)
+        clock.now = 2.0
+        monitor.log_metrics(foundation.get_logger("perf"))
+        record = out.record()
+        assert (record["level"], record["logger"], record["event"]) == ("info", "perf", "performance_metrics")
+        assert [k for k in record if k in self.KEYS] == self.KEYS
+        assert (record["elapsed_seconds"], record["cpu_user_seconds"], record["cpu_system_seconds"],
+                record["max_rss_mb"], record["rss_mb"], record["memory_growth_mb"],
+                record["cpu_percent"]) == (2.0, 1.5, 0.25, 10.0, 20.0, 0.0, 0.0)
+        monitor.log_metrics()
+        second = out.records()[1]
+        assert (second["logger"], second["event"], second["total_logs"]) == ("foundation", "performance_metrics", 1)
+
+    def test_start_logs_periodically_and_stop_returns_at_once(self, monitors):
+        """start(0.01) logs performance_metrics again and again from a daemon thread; stop() returns
+        within 1 s and the thread is gone."""
+        out = capture(mode="sync")
+        monitor = foundation.ResourceMonitor()
+        monitors.append(monitor)
+        monitor.start(0.01)
+        try:
+            threads = self.monitor_threads()
+            assert len(threads) == 1 and threads[0].daemon
+            wait_until(lambda: out.stream.getvalue().count("performance_metrics") >= 3, "three reports")
+        finally:
+            started = time.monotonic()
+            monitor.stop()
+            took = time.monotonic() - started
+        assert took < 1.0
+        assert not threads[0].is_alive() and self.monitor_threads() == []
+        assert {r["logger"] for r in out.records()} == {"foundation"}
+
+    def test_stop_does_not_wait_for_the_interval(self, monitors):
+        """stop() on a monitor with a 60 s interval returns within 1 s, and its thread has ended."""
+        capture(mode="sync")
+        monitor = foundation.ResourceMonitor()
+        monitors.append(monitor)
+        monitor.start(60)
+        threads = self.monitor_threads()
+        assert len(threads) == 1
+        started = time.monotonic()
+        monitor.stop()
+        assert time.monotonic() - started < 1.0
+        assert not threads[0].is_alive()
+
+    @pytest.mark.parametrize("bad", [0, -1, "x", float("nan"), float("inf")])
+    def test_start_with_a_bad_interval_raises(self, bad, monitors):
+        """start(interval) needs a finite number of seconds above 0."""
+        monitor = foundation.ResourceMonitor(usage=lambda: None, rss=lambda: None)
+        monitors.append(monitor)
+        with pytest.raises((TypeError, ValueError), match="interval"):
+            monitor.start(bad)
+        assert self.monitor_threads() == []
+
+    # -- configure(monitor=...) -------------------------------------------------------------
+    def test_configure_monitor_logs_from_foundation(self):
+        """configure(monitor=0.01) starts a monitor whose records come from logger "foundation";
+        configure() again stops it."""
+        out = capture(mode="sync", monitor=0.01)
+        monitor = foundation._state.monitor
+        assert type(monitor) is foundation.ResourceMonitor
+        wait_until(lambda: "performance_metrics" in out.stream.getvalue(), "a report")
+        threads = self.monitor_threads()
+        assert len(threads) == 1
+        record = next(r for r in out.records() if r["event"] == "performance_metrics")
+        assert (record["logger"], record["level"]) == ("foundation", "info")
+        assert [k for k in record if k in self.KEYS] == self.KEYS
+        capture(mode="sync")
+        assert foundation._state.monitor is None
+        assert not threads[0].is_alive()
+
+    def test_configure_monitor_true_is_every_minute(self):
+        """configure(monitor=True): every 60 s; configure() without it stops it (_state.monitor is None)."""
+        capture(monitor=True)
+        monitor = foundation._state.monitor
+        assert monitor is not None and monitor._interval == 60.0
+        assert len(self.monitor_threads()) == 1
+        capture()
+        assert foundation._state.monitor is None and self.monitor_threads() == []
+        for off in (False, None, 0):
+            capture(monitor=off)
+            assert foundation._state.monitor is None
+
+    @pytest.mark.parametrize("bad", [-1, "x", float("nan"), float("inf")])
+    def test_bad_monitor_raises_at_configure(self, bad):
+        """A bad monitor value raises at configure(), naming the option, and starts nothing."""
+        with pytest.raises((TypeError, ValueError), match="monitor"):
+            foundation.configure(stream=io.StringIO(), monitor=bad)
+        assert foundation._state.monitor is None and self.monitor_threads() == []
