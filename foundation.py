@@ -423,10 +423,14 @@ class _Fields:
 _NO_FIELDS = _Fields({})  # the shared empty set: compared by identity on the hot path
 _context: contextvars.ContextVar[_Fields] = contextvars.ContextVar(
     "foundation_context", default=_NO_FIELDS)
+#: Whether any context was ever bound in this process: until then a record skips the lookup.
+_context_used = False
 
 
 def bind_context(**fields: Any) -> None:
     """Add ``fields`` to every record logged from this thread or asyncio task."""
+    global _context_used
+    _context_used = True
     current = _context.get()
     _context.set(_Fields({**current.fields, **fields}))
 
@@ -451,6 +455,8 @@ def get_context() -> dict:
 @contextlib.contextmanager
 def context(**fields: Any) -> Iterator[None]:
     """Bind ``fields`` for the duration of a ``with`` block, then restore the context."""
+    global _context_used
+    _context_used = True
     token = _context.set(_Fields({**_context.get().fields, **fields}))
     try:
         yield
@@ -4144,7 +4150,7 @@ class Logger:
                 elif kept is not _KEEP:  # a reservoir's slot: the entry goes there (no exc_info to keep alive)
                     collect, as_entry = kept, True
         try:
-            ctx = _context.get()
+            ctx = _context.get() if _context_used else _NO_FIELDS
             bound = self._bound
             # text: characters of text, at least (see _weighed()); the event's and the call's are added below
             if ctx is _NO_FIELDS:
