@@ -3083,7 +3083,7 @@ class _Sampler(logging.Filter):
     random source, and state per key bounded to ``max_keys`` (least recently used dropped).
 
     A sampler answers ``_admit(logger_name, event_name)`` for the gate (see
-    ``Logger._sampled()``): ``_KEEP``, the fields to add, a reservoir's slot
+    ``Logger._emit()``): ``_KEEP``, the fields to add, a reservoir's slot
     (a list the record is appended to), or None to drop the record. As a
     ``logging.Filter`` (``filter()``), it answers the same for any LogRecord.
     """
@@ -4116,7 +4116,7 @@ class Logger:
         The gate is the one way in for every call (the sync level methods, the
         async twins through ``_emit_when_room()``, ``log()``, ``alog()``, and a
         batch, which is a Logger whose records are collected): first the level,
-        then the samplers (``_sampled()``). A record either drops costs no
+        then the samplers. A record either drops costs no
         merge, no lazy field and no record.
 
         Fields merge context, then bound, then call fields (later wins). Values
@@ -4141,14 +4141,38 @@ class Logger:
             collect.count()
         else:
             collect, as_entry = self._collect, self._direct
-            if self._samplers or _state.samplers is not None:
-                kept = self._sampled(event)
-                if kept is None:
-                    return
-                if type(kept) is dict:
-                    fields = {**fields, **kept}
-                elif kept is not _KEEP:  # a reservoir's slot: the entry goes there (no exc_info to keep alive)
-                    collect, as_entry = kept, True
+            samplers = self._samplers
+            if (samplers or _state.samplers is not None) and samplers is not _UNSAMPLED:
+                # The samplers: this logger's own (sampled()), then the configured one for the
+                # event name (else "*"). Each says _KEEP, the fields to add (sample_rate...),
+                # None (dropped) or a reservoir's slot; one that raises keeps the record. Here,
+                # not in a method: a dropped record must cost as little as possible.
+                key = event if type(event) is str else _sample_key(event)
+                configured = _state.samplers
+                if configured is not None:
+                    more = configured.get(key) or configured.get("*")
+                    if more is not None:
+                        samplers = samplers + more if samplers else more
+                verdict = _KEEP
+                for sampler in samplers:
+                    try:
+                        kept = sampler._admit(self.name, key)
+                    except RecursionError:
+                        raise
+                    except Exception as exc:
+                        _report_error(f"sampler {_safe_repr(sampler)}", exc)
+                        continue
+                    if kept is _KEEP:
+                        continue
+                    if type(kept) is not dict:  # None (dropped), or a reservoir's slot
+                        _state.counters.add_sampled_out()
+                        if kept is None:
+                            return
+                        collect, as_entry, verdict = kept, True, _KEEP  # the entry goes there, as it is
+                        break
+                    verdict = kept if verdict is _KEEP else _sample_fields(verdict, kept)
+                if type(verdict) is dict:
+                    fields = {**fields, **verdict}
         try:
             ctx = _context.get() if _context_used else _NO_FIELDS
             bound = self._bound
@@ -4277,43 +4301,6 @@ class Logger:
             TypeError: ``sampler`` is not one of this module's samplers.
         """
         return self._derive(self._bound, (*self._samplers, _check_sampler(sampler, "sampled()")))
-
-    def _sampled(self, event: Any) -> Any:
-        """The gate's second step: what the samplers that apply say of this record.
-
-        They are this logger's own (``sampled()``), then the configured one for
-        the event name (``configure(samplers=...)``, else its ``"*"``). Returns
-        ``_KEEP``, the fields to add (``sample_rate``...), a reservoir's slot,
-        or None when a sampler dropped the record; a dropped or reservoir-bound
-        record counts in ``stats()["sampled_out"]``. The library's own records
-        (``_UNSAMPLED``) are never sampled, and a sampler that raises keeps the record.
-        """
-        samplers = self._samplers
-        if samplers is _UNSAMPLED:
-            return _KEEP
-        name = self.name
-        key = event if type(event) is str else _sample_key(event)
-        configured = _state.samplers
-        if configured is not None:
-            more = configured.get(key) or configured.get("*")
-            if more is not None:
-                samplers = samplers + more if samplers else more
-        verdict = _KEEP
-        for sampler in samplers:
-            try:
-                kept = sampler._admit(name, key)
-            except RecursionError:
-                raise
-            except Exception as exc:
-                _report_error(f"sampler {_safe_repr(sampler)}", exc)
-                continue
-            if kept is _KEEP:
-                continue
-            if type(kept) is not dict:  # None (dropped), or a reservoir's slot
-                _state.counters.add_sampled_out()
-                return kept
-            verdict = kept if verdict is _KEEP else _sample_fields(verdict, kept)
-        return verdict
 
     # -- batches -----------------------------------------------------------
     @contextlib.contextmanager
