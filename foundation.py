@@ -2493,7 +2493,7 @@ class _BatchQueue:
         """
         if not (self.block and self.alive):
             return self.maxsize
-        return self.maxsize - len(self._items) if self.text < self.max_text else 0
+        return self.maxsize - len(self._items) if self.text_in - self.text_out < self.max_text else 0
 
     async def wait_for_room(self, count: int = 1) -> None:
         """Sleep on the event loop until ``count`` records fit (or the writer has stopped)."""
