@@ -2365,7 +2365,7 @@ class _Control:
 
     def wait(self, timeout: float | None) -> bool:
         """Wait until done (``timeout`` None: for ever); False if ``timeout`` passed first."""
-        if not self._pending.acquire(True, -1 if timeout is None else timeout):
+        if not self._pending.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
             return False
         self._pending.release()
         return True
@@ -3594,6 +3594,10 @@ def _buffered(entry: tuple) -> tuple:
     return marked
 
 
+#: Every RingBuffer alive: a fork child gives each a new lock.
+_live_rings: weakref.WeakSet = weakref.WeakSet()
+
+
 class RingBuffer(logging.Handler):
     """Keep the last ``capacity`` records in memory; search them; with a ``flush_level``, a flight recorder.
 
@@ -3627,14 +3631,13 @@ class RingBuffer(logging.Handler):
         self.target = target
         self._items: deque = deque(maxlen=capacity)
         self._appended = itertools.count()
-        #: A flight recorder's bookkeeping: the records kept that were written (by their
-        #: handler, or as a flush's trigger), appended here before they are kept, and the
-        #: newest record the last flush looked at. A flush writes the records kept since,
-        #: less the written ones, so keeping a record that nothing writes is one deque append.
-        self._written: deque | None = deque(maxlen=2 * capacity) if flush_level is not None else None
-        self._flushed_upto: tuple | None = None
-        self._flushing = threading.local()  # on the thread taking the records to flush
+        #: A flight recorder's records not written yet: one item per record kept, the entry,
+        #: or None for one that is written. Same bound as _items, so what the ring lets go of
+        #: leaves here too; a flush pops what is there, so each record is taken once. (Off:
+        #: a deque of no length, which an append leaves empty.)
+        self._unwritten: deque = deque(maxlen=capacity if flush_level is not None else 0)
         self._flush_lock = threading.RLock()  # RLock: a signal handler may log an error mid-flush
+        _live_rings.add(self)
 
     def after_fork_in_child(self) -> None:
         self._flush_lock = threading.RLock()  # another thread may have held it at fork()
@@ -3657,11 +3660,10 @@ class RingBuffer(logging.Handler):
             _lost_before_output(1)
             _report_error("ring buffer", exc)
             return
-        trigger = self._written is not None and entry[_LEVELNO] >= self.flush_level
-        if trigger:
-            self._written.append(entry)  # the flush writes it last, not as a kept record
+        trigger = self.flush_level is not None and entry[_LEVELNO] >= self.flush_level
         self._items.append(entry)
         next(self._appended)
+        self._unwritten.append(None if trigger else entry)  # a trigger is written last, by the flush
         if trigger:
             self._flush_to_target(entry)
 
@@ -3670,36 +3672,29 @@ class RingBuffer(logging.Handler):
         the kept entries not written yet (marked ``buffered``), to be written before it."""
         levelno = entry[_LEVELNO]
         if levelno >= self.level:
-            if self._written is not None:
-                self._written.append(entry)  # before it is kept: a flush never takes it for unwritten
             self._items.append(entry)
             next(self._appended)
-        if self._written is not None and levelno >= self.flush_level:
+            self._unwritten.append(None)
+        if self.flush_level is not None and levelno >= self.flush_level:
             return self._take_unwritten()
         return None
 
     def _take_unwritten(self) -> list:
         """The entries kept since the last flush and not written, oldest first, marked.
 
-        Each is taken once: the next flush stops at the newest entry this one saw.
+        Popped one by one, so each is taken once, also by a flush that runs in
+        the middle of this one (a signal handler's error); at most as many as
+        were there when it began, so it ends.
         """
-        if getattr(self._flushing, "now", False):
-            return []  # a flush inside a flush, on this thread (a signal handler's error): the next one takes them
-        self._flushing.now = True
-        try:
-            with self._flush_lock:
-                items = self._items.copy()  # first: every written entry in it is in _written already
-                written = set(map(id, self._written.copy()))  # ids: these entries are alive, ids unique
-                upto, self._flushed_upto = self._flushed_upto, (items[-1] if items else None)
-        finally:
-            self._flushing.now = False
         taken = []
-        for entry in reversed(items):
-            if entry is upto:
+        pop = self._unwritten.popleft
+        for _ in range(len(self._unwritten)):
+            try:
+                entry = pop()
+            except IndexError:  # another flush took the rest
                 break
-            if id(entry) not in written:
+            if entry is not None:
                 taken.append(_buffered(entry))
-        taken.reverse()
         return taken
 
     def _flush_to_target(self, trigger: tuple) -> None:
@@ -3750,9 +3745,8 @@ class RingBuffer(logging.Handler):
 
     def clear(self) -> None:
         """Forget every record kept (``total`` goes on counting)."""
-        with self._flush_lock:
-            self._items.clear()
-            self._flushed_upto = None
+        self._items.clear()
+        self._unwritten.clear()
 
 
 class _RingOnly:
@@ -3760,11 +3754,19 @@ class _RingOnly:
     kept, not written. ``Logger._emit()`` counts it, then appends it as it would to a batch;
     both are calls into C."""
 
-    __slots__ = ("append", "count")
+    __slots__ = ("append", "count", "unwritten", "handler")
 
-    def __init__(self, ring: RingBuffer) -> None:
+    def __init__(self, ring: RingBuffer, handler: Handler) -> None:
         self.append = ring._items.append
         self.count = ring._appended.__next__
+        self.unwritten = ring._unwritten.append
+        self.handler = handler  # whose filters a record below the level would also have met
+
+
+_MANAGER = logging.Logger.manager  #: logging's, whose ``disable`` is ``logging.disable()``'s level
+
+#: ``as_entry`` in ``Logger._emit()`` for a record only the ring buffer keeps (truthy: an entry is made).
+_KEPT_ONLY = "kept only"
 
 
 def get_ring_buffer() -> RingBuffer | None:
@@ -3921,6 +3923,7 @@ class ResourceMonitor:
     def after_fork_in_child(self) -> None:
         """The thread did not survive fork(): start the child's own."""
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # the parent's thread may have held the old one's lock
         if self._thread is not None:
             self._thread = None
             self.start(self._interval, self._logger)
@@ -4135,10 +4138,12 @@ class Logger:
         if not written:
             if level < _keep_from:
                 return
-            collect, as_entry = _state.ring_only, True  # below the output level: only kept, unsampled
+            collect, as_entry = _state.ring_only, _KEPT_ONLY  # below the output level: kept, unsampled
             if collect is None:  # configure() took the ring buffer away meanwhile
                 return
-            collect.count()
+            std = self._std
+            if std.disabled or std.filters or collect.handler.filters or _MANAGER.disable >= level:
+                return  # not only below the output level: off, or filtered, which the ring must not skip
         else:
             collect, as_entry = self._collect, self._direct
             samplers = self._samplers
@@ -4257,7 +4262,10 @@ class Logger:
             return
         if collect is not None:  # a batch's record (an entry or a LogRecord), a reservoir's, the ring's
             collect.append(record)
-            if collect is self._collect and len(collect) >= self._size:
+            if as_entry is _KEPT_ONLY:  # three calls into C: kept, not written yet, counted
+                collect.unwritten(record)
+                collect.count()
+            elif collect is self._collect and len(collect) >= self._size:
                 self._full()
             return
         if handler is not None:
@@ -4991,7 +4999,7 @@ def _install_ring_buffer(handler: Handler, cfg: dict) -> None:
                       target=handler if flush_level is not None else None)
     ring.setLevel(cfg["ring_buffer_level"])
     handler.ring = ring
-    _state.ring, _state.ring_only = ring, _RingOnly(ring)
+    _state.ring, _state.ring_only = ring, _RingOnly(ring, handler)
     _keep_from = cfg["ring_buffer_level"]  # last: a call that sees it finds the ring
 
 
@@ -5176,8 +5184,8 @@ def _after_fork_in_child() -> None:
         _state.interner.after_fork_in_child()
     if _state.monitor is not None:
         _state.monitor.after_fork_in_child()
-    if _state.ring is not None:
-        _state.ring.after_fork_in_child()
+    for ring in list(_live_rings):
+        ring.after_fork_in_child()
     global _live_lock
     _live_lock = threading.RLock()
     for handler in _handlers():

@@ -6897,6 +6897,62 @@ class TestRingBuffer:
         assert records[-1]["event"] == "last"
         assert foundation.get_ring_buffer().total == 8000 + 81
 
+    def test_eight_threads_through_a_small_ring_never_write_a_record_twice(self, log):
+        """A ring of 2 records, 8 threads switching every microsecond, each logging DEBUG then ERROR:
+        no record is written twice (a written one is never taken for unwritten), and each ERROR once."""
+        out = capture(level="INFO", ring_buffer=2)
+        before = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            run_threads(8, lambda n: [(log.debug("tick", t=n, i=i), log.error("boom", t=n, i=i))
+                                      for i in range(300)])
+        finally:
+            sys.setswitchinterval(before)
+        records = out.records()
+        seen = [(r["event"], r["t"], r["i"]) for r in records]
+        assert len(seen) == len(set(seen)), "a record was written twice"
+        assert sorted(r for r in seen if r[0] == "boom") == [("boom", n, i) for n in range(8) for i in range(300)]
+        assert all(r.get("buffered") is True for r in records if r["event"] == "tick")
+
+    def test_an_error_costs_what_was_kept_since_the_last_flush_not_the_ring(self, log):
+        """A flush takes only what was kept since the last one: with a ring of 1,000,000 records
+        full of written ones, an ERROR with nothing to flush does not walk the ring."""
+        capture(level="INFO", ring_buffer=1_000_000, mode="sync", stream=io.StringIO())
+        ring = foundation.get_ring_buffer()
+        for i in range(200_000):
+            ring.keep_written((0.0, logging.INFO, "app", "e", {}, None, None, "", 0))
+        assert len(ring._unwritten) == 200_000  # white-box: one slot per kept record
+        log.error("first")  # takes the 200,000 slots (all written: nothing to write)
+        assert len(ring._unwritten) == 0
+        log.error("second")
+        assert len(ring._unwritten) == 0
+
+    @pytest.mark.parametrize("off", ["disabled", "logging.disable", "logger filter", "handler filter"])
+    def test_what_would_not_be_written_for_another_reason_is_not_kept(self, off, log):
+        """Only a record below the output level is kept to be written later: one from a disabled
+        logger, under logging.disable(), or that a filter drops is not kept (nor flushed)."""
+        out = capture(mode="sync", level="INFO", ring_buffer=100)
+        std = logging.getLogger("app")
+        dropper = logging.Filter("nothing-passes")
+        if off == "disabled":
+            std.disabled = True
+        elif off == "logging.disable":
+            logging.disable(logging.INFO)
+        elif off == "logger filter":
+            std.addFilter(dropper)
+        else:
+            foundation._state.handler.addFilter(dropper)
+        try:
+            log.debug("hidden", ssn="123-45-6789")
+        finally:
+            std.disabled = False
+            logging.disable(logging.NOTSET)
+            std.removeFilter(dropper)
+            foundation._state.handler.removeFilter(dropper)
+        foundation.get_logger("other").error("boom")
+        assert [r["event"] for r in out.records()] == ["boom"]
+        assert foundation.get_ring_buffer().total == 1
+
     @pytest.mark.parametrize("mode", MODES)
     def test_a_flush_in_the_middle_of_a_flush_writes_each_record_once(self, mode, log):
         """A signal handler (or a thread switch) that logs an ERROR and then a DEBUG at any point of
