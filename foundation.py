@@ -4119,8 +4119,10 @@ class Logger:
         The gate is the one way in for every call (the sync level methods, the
         async twins through ``_emit_when_room()``, ``log()``, ``alog()``, and a
         batch, which is a Logger whose records are collected): first the level,
-        then the samplers. A record either drops costs no
-        merge, no lazy field and no record.
+        then the samplers. A record either drops costs no merge, no lazy field
+        and no record. Below the output level, with a ring buffer configured,
+        a record skips the samplers and its entry is only kept in the ring
+        (``_RingOnly``), unless its logger is off or filters would see it.
 
         Fields merge context, then bound, then call fields (later wins). Values
         that are not plain are copied now, on the caller's thread, and secrets
