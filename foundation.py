@@ -4661,22 +4661,15 @@ def _samplers(value: Any, what: str) -> dict:
     return dict(value)
 
 
-def _intern_cap(value: Any, what: str) -> int:
-    """``intern``: True (10,000 strings), False or 0 (off), or the cap, 1 to 1,000,000."""
-    if type(value) is bool:
-        return 10_000 if value else 0
-    if type(value) is not int:
-        raise TypeError(f"{what} must be True, False or a number of strings, got {value!r}")
-    if not 0 <= value <= 1_000_000:
-        raise ValueError(f"{what} must be from 0 (off) to 1,000,000 strings, got {value!r}")
-    return value
+def _count_or_switch(high: int) -> Callable[[Any, str], int]:
+    """The check of ``intern`` and ``ring_buffer``: True (10,000), False or 0 (off), or a count up to ``high``."""
 
+    def check(value: Any, what: str) -> int:
+        if type(value) is bool:
+            return 10_000 if value else 0
+        return _whole(value, what, 0, high)
 
-def _ring_capacity(value: Any, what: str) -> int:
-    """``ring_buffer``: True (10,000 records), False or 0 (off), or the capacity, up to 100,000,000."""
-    if type(value) is bool:
-        return 10_000 if value else 0
-    return _whole(value, what, 0, 100_000_000)
+    return check
 
 
 def _monitor_interval(value: Any, what: str) -> float:
@@ -4772,8 +4765,8 @@ _OPTIONS = {
     "shutdown_timeout": _Option(_positive_float, 2.0),
     "flush_on_signals": _Option(_signals, (), scope="configure"),
     "samplers": _Option(_samplers, {}, scope="configure"),
-    "intern": _Option(_intern_cap, 0, scope="configure"),
-    "ring_buffer": _Option(_ring_capacity, 0, scope="configure"),
+    "intern": _Option(_count_or_switch(1_000_000), 0, scope="configure"),
+    "ring_buffer": _Option(_count_or_switch(100_000_000), 0, scope="configure"),
     "ring_buffer_level": _Option(lambda v, w: _level_value(v, w), DEBUG, scope="configure"),
     "flush_level": _Option(_optional_level, ERROR, scope="configure"),
     "monitor": _Option(_monitor_interval, 0.0, scope="configure"),
