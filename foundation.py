@@ -185,9 +185,11 @@ class _Tally:
         if len(pending) > 64:
             self.take(())
 
-    def get(self, name: str) -> int:
+    def counts(self) -> dict:
+        """Every count, with what is pending folded in."""
         self.take(())
-        return self.values[name]
+        with self._lock:
+            return dict(self.values)
 
     def is_zero(self, name: str) -> bool:
         """Whether ``name`` is 0 with nothing pending; no lock (an add racing it is seen next time)."""
@@ -223,18 +225,39 @@ def _count_of(counter: itertools.count) -> int:
     return int(repr(counter)[6:-1])  # "count(12)"
 
 
-class _Counters:
-    """The error and sampler counts since the last configure(); the output and the drop ledger own the others.
+class _Ledger:
+    """Every count the library keeps since the last ``configure()``: the one owner.
 
-    These counts only go up, so each is an ``itertools.count``: an add is one
-    ``next()``, a single C call, so it is exact between threads and when a
-    signal handler counts in the middle of one, and it costs no Python frame
-    (a sampled-out record is counted on the caller's fast path).
+    Outputs, queues, samplers, processors and the error reporter add to it;
+    ``stats()``, the ``ResourceMonitor`` and the drop report read it; and
+    ``reset()`` starts the counts again (``configure()`` calls it, and tests do).
+    One ledger for the process: a drop is reported by the next write of any
+    foundation handler, as ``stats()`` counts it once for all of them.
+
+    Adds stay exact between threads and when a signal handler counts in the
+    middle of one: what the caller's path counts once per record (an error, a
+    sampled-out record) is a ``next()`` on an ``itertools.count``, one C call
+    and no Python frame; the rest, counted once per write or per drop, goes
+    through a ``_Tally``. ``queue_depth`` is read from the queues themselves.
     """
 
-    __slots__ = ("_errors", "_sampled_out", "add_error", "add_sampled_out")
+    #: stats()'s keys, in order
+    KEYS = ("emitted", "written", "dropped", "sampled_out", "errors", "queue_depth", "bytes_written")
+    _COUNTED = ("emitted", "written", "dropped", "sampled_out", "bytes_written")
+    _WROTE = ("emitted", "written")
+    _BYTES = ("bytes_written",)
+    _DROPPED = ("emitted", "dropped", "unreported")
+    _UNREPORTED = ("unreported",)
+    _SAMPLED_OUT = ("sampled_out",)
 
     def __init__(self) -> None:
+        self._tally = _Tally(*self._COUNTED, "unreported")
+        self._queues: weakref.WeakSet = weakref.WeakSet()
+        self._queues_lock = threading.Lock()
+        self.resets = 0  #: how many times reset() started the counts again
+        self._start_counts()
+
+    def _start_counts(self) -> None:
         self._errors = itertools.count()
         self._sampled_out = itertools.count()
         #: An error happened at log time.
@@ -242,13 +265,71 @@ class _Counters:
         #: A sampler dropped a record (or took it into a reservoir): it is not written on its own.
         self.add_sampled_out = self._sampled_out.__next__
 
-    @property
-    def errors(self) -> int:
-        return _count_of(self._errors)
+    # -- adds ------------------------------------------------------------------------
+    def wrote(self, records: int, data: int) -> None:
+        """``records`` records reached the sink, in ``data`` bytes."""
+        self._tally.add(self._WROTE, records)
+        self._tally.add(self._BYTES, data)
 
-    @property
-    def sampled_out(self) -> int:
-        return _count_of(self._sampled_out)
+    def dropped(self, count: int) -> None:
+        """``count`` records were lost, wherever that happened; the next write reports them."""
+        self._tally.add(self._DROPPED, count)
+
+    def report_again(self, count: int) -> None:
+        """A drop report that could not be written: the next write tries again."""
+        self._tally.add(self._UNREPORTED, count)
+
+    def processed_out(self) -> None:
+        """A processor returned None: the record is not written (``sampled_out``)."""
+        self._tally.add(self._SAMPLED_OUT, 1)
+
+    def watch(self, queue: Any) -> None:
+        """Count what ``queue`` holds in ``queue_depth`` (and in ``emitted``) for as long as it lives."""
+        with self._queues_lock:
+            self._queues.add(queue)
+
+    # -- reads -----------------------------------------------------------------------
+    def take_unreported(self) -> int:
+        """The drops not reported yet, now to be reported (by the caller's write)."""
+        tally = self._tally
+        if tally.is_zero("unreported"):  # every write asks: usually nothing to report
+            return 0
+        (count,) = tally.take(self._UNREPORTED)
+        return count
+
+    def snapshot(self) -> dict:
+        """``stats()``: every count, and the records queued (counted as emitted already)."""
+        with self._queues_lock:
+            queues = list(self._queues)
+        depth = sum(len(queue) for queue in queues)
+        counts = self._tally.counts()
+        return {"emitted": counts["emitted"] + depth, "written": counts["written"],
+                "dropped": counts["dropped"],
+                "sampled_out": counts["sampled_out"] + _count_of(self._sampled_out),
+                "errors": _count_of(self._errors), "queue_depth": depth,
+                "bytes_written": counts["bytes_written"]}
+
+    # -- resets ----------------------------------------------------------------------
+    def reset(self, reports: bool = False) -> None:
+        """Start every count again at zero; ``reports``: forget the drops not reported yet too.
+
+        Without ``reports`` the drops stay to be reported: a ``configure()``
+        replaces the handler, not what the application was told.
+        """
+        self._tally.take(self._COUNTED + (self._UNREPORTED if reports else ()))
+        self._start_counts()
+        self.resets += 1
+
+    def after_fork_in_child(self) -> None:
+        """The child starts at zero: the parent's counts, queues and reports are the parent's."""
+        self._tally = _Tally(*self._COUNTED, "unreported")
+        self._queues = weakref.WeakSet()
+        self._queues_lock = threading.Lock()
+        self._start_counts()
+
+
+#: The library's counts (see _Ledger).
+_LEDGER = _Ledger()
 
 
 class _ErrorReporter:
@@ -265,7 +346,7 @@ class _ErrorReporter:
         self._lock = threading.RLock()  # RLock: a signal handler may report mid-report
 
     def report(self, where: str, exc: BaseException) -> None:
-        _state.counters.add_error()
+        _LEDGER.add_error()
         with self._lock:
             now = self._clock()
             if now - self._last < self.interval:
@@ -315,13 +396,6 @@ def _write_stderr_at_exit(text: str, stuck: Any) -> None:
             os.set_blocking(fd, blocking)
     except Exception:  # a full pipe, a closed descriptor: nothing more can be done
         pass
-
-
-def _lost_before_output(count: int) -> None:
-    """Count records lost before they reached the output (reported with the next write)."""
-    handler = _state.handler
-    if handler is not None:
-        handler.output.drops.add(count, before_output=True)
 
 
 def _report_error(where: str, exc: BaseException) -> None:
@@ -1972,45 +2046,6 @@ def _safe_bytes(text: str, lines: int) -> bytes | None:
     return data
 
 
-class _Drops:
-    """Every record dropped since ``configure()``: counted once, reported once.
-
-    ``total`` is what ``stats()`` calls dropped; ``before_output`` is the part
-    that never reached the output (a full queue in drop mode, a failed hand-off),
-    which ``stats()`` also counts as emitted; ``unreported`` is what the next
-    write reports in a ``logs_dropped`` record. Thread-safe, and exact even when
-    a signal handler's log call drops in the middle of a count (``_Tally``).
-    """
-
-    __slots__ = ("tally",)
-
-    _AFTER_OUTPUT = ("unreported", "total")
-    _BEFORE_OUTPUT = ("unreported", "total", "before_output")
-    _REPORT_AGAIN = ("unreported",)
-
-    def __init__(self) -> None:
-        self.tally = _Tally(*self._BEFORE_OUTPUT)
-
-    def add(self, count: int, before_output: bool, again: bool = False) -> None:
-        """Count ``count`` dropped records; ``again``: only put back a report that failed."""
-        self.tally.add(self._REPORT_AGAIN if again else
-                       self._BEFORE_OUTPUT if before_output else self._AFTER_OUTPUT, count)
-
-    @property
-    def total(self) -> int:
-        return self.tally.get("total")
-
-    @property
-    def before_output(self) -> int:
-        return self.tally.get("before_output")
-
-    def take_unreported(self) -> int:
-        if self.tally.is_zero("unreported"):  # every write asks: usually nothing to report
-            return 0
-        (count,) = self.tally.take(("unreported",))
-        return count
-
-
 class _SinkBroken(Exception):
     """The sink's reader has gone (broken pipe): nothing more is written."""
 
@@ -2033,18 +2068,15 @@ class _Output:
     signal handler, or a sink or processor that logs, re-enters on the same
     thread: such records are deferred, and written by one more pass right after
     the current write (what they log in turn waits for the next write or flush).
-    Owns the counters ``emitted``, ``written``, ``bytes_written`` and the
-    processors' ``sampled_out``; drops go to the ledger.
+    Counts what it writes, drops and what its processors drop in ``_LEDGER``.
     """
 
-    def __init__(self, fmt: _Format, sink: _Sink, processors: tuple, drops: _Drops,
-                 batch_size: int) -> None:
+    def __init__(self, fmt: _Format, sink: _Sink, processors: tuple, batch_size: int) -> None:
         self.format = fmt
         self.sink = sink
         self.processors = processors
-        self.drops = drops
         self.batch_size = batch_size
-        self.emitted = self.written = self.sampled_out = self.bytes_written = 0
+        self.reports_drops = True  # False once closed and replaced: the successor reports them
         self.in_sink = 0  # records of the write under way (what a stuck sink holds)
         self._lock = threading.RLock()
         self._busy = False
@@ -2060,7 +2092,7 @@ class _Output:
         """
         if not self._acquire(timeout):
             if entries:
-                self.drops.add(len(entries), before_output=True)
+                _LEDGER.dropped(len(entries))
             return
         try:
             self._write_locked(entries)
@@ -2086,7 +2118,7 @@ class _Output:
             if len(self._deferred) + len(entries) <= _MAX_DEFERRED:
                 self._deferred.extend(entries)
             else:
-                self.drops.add(len(entries), before_output=True)
+                _LEDGER.dropped(len(entries))
             return
         batch, passes = entries, 0
         while True:
@@ -2126,7 +2158,7 @@ class _Output:
         fmt = self.format
         items = self._process(entries) if self.processors else entries
         report = None
-        unreported = 0 if self.sink.broken else self.drops.take_unreported()
+        unreported = _LEDGER.take_unreported() if self.reports_drops and not self.sink.broken else 0
         if unreported:
             report = fmt.render(_entry(_Record(_SELF_NAME, WARNING, "logs_dropped", {"count": unreported})))
             if len(items) >= self.batch_size:  # a write carries at most batch_size records
@@ -2152,8 +2184,8 @@ class _Output:
             data = "".join(lines).encode("utf-8", "backslashreplace")
         self._send(lines, data, unreported if report is not None else 0)
 
-    def _send(self, lines: list, data: bytes, reported: int = 0) -> None:
-        """Write one batch and count its records written or dropped.
+    def _send(self, lines: list, data: bytes, reported: int = 0) -> bool:
+        """Write one batch and count its records written or dropped; True if the write returned.
 
         ``reported``: the count of the drop report that leads the batch, if one
         does. A report that cannot be written is no record: its count waits
@@ -2172,23 +2204,21 @@ class _Output:
                     exc, (BrokenPipeError, RecursionError, _SinkBroken)):
                 self._send_each(lines[1:] if reported else lines)
                 if reported:  # not a record: its count waits for the next write
-                    self.drops.add(reported, before_output=False, again=True)
-                return
-            self.emitted += count
-            self.drops.add(count, before_output=False)
+                    _LEDGER.report_again(reported)
+                return False
+            _LEDGER.dropped(count)
             if reported:
-                self.drops.add(reported, before_output=False, again=True)
+                _LEDGER.report_again(reported)
             if isinstance(exc, BrokenPipeError):
                 self._broken_pipe(exc)
             elif isinstance(exc, (RecursionError, KeyboardInterrupt, SystemExit)) or not isinstance(exc, Exception):
                 raise
             elif type(exc) is not _SinkBroken:
                 _report_error("write", exc)
-            return
+            return False
         self.in_sink = 0
-        self.emitted += len(lines)
-        self.written += len(lines)
-        self.bytes_written += len(data)
+        _LEDGER.wrote(len(lines), len(data))
+        return True
 
     def _send_each(self, lines: list) -> None:
         """A batch write failed: write its lines one by one, so that only the lines the sink rejects are lost.
@@ -2200,12 +2230,10 @@ class _Output:
         failed_in_a_row = 0
         for line in lines:
             if failed_in_a_row >= _GIVE_UP_AFTER:
-                self.emitted += 1
-                self.drops.add(1, before_output=False)
+                _LEDGER.dropped(1)
                 continue
-            written = self.written
-            self._send([line], line.encode("utf-8", "backslashreplace"))
-            failed_in_a_row = 0 if self.written > written else failed_in_a_row + 1
+            sent = self._send([line], line.encode("utf-8", "backslashreplace"))
+            failed_in_a_row = 0 if sent else failed_in_a_row + 1
 
     def _render(self, items: list, strict: bool) -> list:
         """Render ``items``; ``strict``: check every value (else the batch check does)."""
@@ -2224,8 +2252,7 @@ class _Output:
         try:
             return render(item)
         except Exception as exc:
-            self.emitted += 1
-            self.drops.add(1, before_output=False)
+            _LEDGER.dropped(1)
             _report_error("render", exc)
             return None
 
@@ -2257,8 +2284,7 @@ class _Output:
             except Exception as exc:
                 if isinstance(exc, RecursionError):
                     raise
-                self.emitted += 1
-                self.drops.add(1, before_output=False)
+                _LEDGER.dropped(1)
                 _report_error("processors", exc)
                 continue
             if event is not None:
@@ -2289,7 +2315,7 @@ class _Output:
                 _report_error(f"processor {_safe_repr(processor)}", exc)
                 continue
             if result is None:
-                self.sampled_out += 1
+                _LEDGER.processed_out()
                 return None
             if not isinstance(result, dict):
                 _report_error(f"processor {_safe_repr(processor)}",
@@ -2338,8 +2364,7 @@ class _Output:
         self._busy = False
         self._fork_held = False
         self._deferred = []
-        self.drops = _Drops()
-        self.emitted = self.written = self.sampled_out = self.bytes_written = self.in_sink = 0
+        self.in_sink = 0
 
 
 class _Control:
@@ -2392,7 +2417,7 @@ class _BatchQueue:
     """
 
     def __init__(self, maxsize: int, overflow: str, batch_size: int, interval: float,
-                 drops: _Drops, max_text: int = 32 << 20) -> None:
+                 max_text: int = 32 << 20) -> None:
         self.maxsize = maxsize
         self.max_text = max_text  # queue_bytes: the text of the heavy entries queued, at most
         self.text_in = 0  # ... of every heavy entry queued (changed under _room)
@@ -2401,7 +2426,6 @@ class _BatchQueue:
         self.block = overflow == "block"
         self.batch_size = batch_size
         self.interval = interval
-        self.drops = drops
         self._items: deque = deque()
         self._wake_len = max(min(batch_size, maxsize) - 1, 0)
         self._wake = queue_module.SimpleQueue()
@@ -2414,6 +2438,7 @@ class _BatchQueue:
         self.writer_ident: int | None = None
         self.alive = True
         self.taken = 0  # records the writer has taken and not yet written (or counted)
+        _LEDGER.watch(self)  # what it holds counts in stats()'s queue_depth
 
     def __len__(self) -> int:
         return len(self._items)
@@ -2461,7 +2486,7 @@ class _BatchQueue:
         with self._room:
             if not self._fits(text):
                 if not self.block or threading.get_ident() == self.writer_ident:
-                    self.drops.add(1, before_output=True)
+                    _LEDGER.dropped(1)
                     self._urgent = True
                     self._wake.put(None)
                     return
@@ -2684,8 +2709,7 @@ class Handler(logging.Handler):
         super().__init__()
         sink = _Sink(cfg["stream"], cfg["file"], cfg["max_bytes"], cfg["backups"])
         self.formatter = Formatter(**{name: cfg[name] for name in _FORMATTER_OPTIONS})
-        self.output = _Output(_make_format(cfg, sink), sink, cfg["processors"], _Drops(),
-                              cfg["batch_size"])
+        self.output = _Output(_make_format(cfg, sink), sink, cfg["processors"], cfg["batch_size"])
         self.mode = cfg["mode"]
         self.shutdown_timeout = cfg["shutdown_timeout"]
         self.route = _DIRECT
@@ -2697,7 +2721,7 @@ class Handler(logging.Handler):
         self.ring: RingBuffer | None = None  # configure(ring_buffer=N): keeps what this writes
         if self.mode == "queue" and not sink.is_tty:  # a terminal shows each line at once
             self.queue = _BatchQueue(cfg["queue_size"], cfg["overflow"], cfg["batch_size"],
-                                     cfg["flush_interval"], self.output.drops, cfg["queue_bytes"])
+                                     cfg["flush_interval"], cfg["queue_bytes"])
             self.writer = _Writer(self.queue, self.output)
             try:
                 self.writer.start()
@@ -2786,7 +2810,7 @@ class Handler(logging.Handler):
 
     def _lost(self, count: int, exc: Exception) -> None:
         """A hand-off failed (a filter or a foreign record raised): count the records, report."""
-        self.output.drops.add(count, before_output=True)
+        _LEDGER.dropped(count)
         _report_error("handler", exc)
 
     def _write_late(self) -> None:
@@ -2801,30 +2825,14 @@ class Handler(logging.Handler):
                 control.set_done()
             if self._closed:  # close() had closed the file: do not leave it open again
                 self.output.close_sink(self.shutdown_timeout)
-                self._hand_over_drops()
-
-    def _hand_over_drops(self) -> None:
-        """A closed handler writes no more: the configured handler reports its drops not yet reported.
-
-        They stay counted in this handler's ``counters()`` (``stats()`` counts
-        from the last ``configure()``); only the report moves.
-        """
-        successor = _state.handler
-        if successor is None or successor is self or successor._closed:
-            return
-        count = self.output.drops.take_unreported()
-        if count:
-            successor.output.drops.add(count, before_output=True, again=True)
 
     def _write_direct(self, entries: list) -> None:
         if self.route is _STUCK:
             if self.writer.is_alive():
-                self.output.drops.add(len(entries), before_output=True)
+                _LEDGER.dropped(len(entries))
                 return
             self._finish(self.shutdown_timeout)  # the sink returned at last
         self.output.write_entries(entries, self._direct_timeout)
-        if self._closed:  # a record that reached it after configure() replaced it
-            self._hand_over_drops()
 
     # -- for the async methods ---------------------------------------------------
     def room(self) -> int:
@@ -2841,7 +2849,7 @@ class Handler(logging.Handler):
         try:
             await self.wait_for_room(count)
         except BaseException:  # CancelledError (a BaseException since 3.8), or the loop closing
-            self.output.drops.add(count, before_output=True)
+            _LEDGER.dropped(count)
             raise
 
     # -- flush, stop, close ------------------------------------------------------
@@ -2907,7 +2915,7 @@ class Handler(logging.Handler):
         lost = len(records)
         in_sink = self.queue.taken if self.queue is not None and self.queue.taken else self.output.in_sink
         if lost:
-            self.output.drops.add(lost, before_output=True)
+            _LEDGER.dropped(lost)
         elif self._said_at_exit:  # the exit hooks call this twice
             return
         self._said_at_exit = True
@@ -2938,7 +2946,10 @@ class Handler(logging.Handler):
                     _live_handlers.remove(self)
             if self.route is _DIRECT:
                 self.output.close_sink(self.shutdown_timeout)
-            self._hand_over_drops()
+            # A record that still reaches it (after configure() replaced it) is written,
+            # but the drop report goes where the application now looks: to the successor.
+            successor = _state.handler
+            self.output.reports_drops = successor is None or successor is self or successor._closed
         super().close()
 
     def setFormatter(self, fmt: logging.Formatter | None) -> None:
@@ -2954,19 +2965,12 @@ class Handler(logging.Handler):
         self.formatter = fmt
         self.output.use_format(_make_format(dict(fmt.options), self.output.sink))
 
-    # -- counters and fork ----------------------------------------------------------
-    def counters(self) -> dict:
-        output, drops = self.output, self.output.drops
-        depth = len(self.queue) if self.queue is not None else 0
-        return {"emitted": output.emitted + drops.before_output + depth, "written": output.written,
-                "dropped": drops.total, "sampled_out": output.sampled_out,
-                "bytes_written": output.bytes_written, "queue_depth": depth}
-
+    # -- fork ------------------------------------------------------------------------
     def after_fork_in_child(self) -> None:
         """Re-make the locks and, in queue mode, give the child its own queue and writer.
 
-        Records the parent had queued are the parent's to write, and so are its
-        counts and its drops still to report: the child starts empty and at zero.
+        Records the parent had queued are the parent's to write (and its counts,
+        ``_LEDGER``'s, are the parent's too): the child starts empty and at zero.
         A writer already stopped (after shutdown) stays stopped.
         """
         self.output.after_fork_in_child()
@@ -2974,7 +2978,7 @@ class Handler(logging.Handler):
             return
         old = self.queue
         self.queue = _BatchQueue(old.maxsize, old.overflow, old.batch_size, old.interval,
-                                 self.output.drops, old.max_text)
+                                 old.max_text)
         self.writer = _Writer(self.queue, self.output)
         self.writer.start()
 
@@ -3182,7 +3186,7 @@ class _Sampler(logging.Filter):
         if type(kept) is dict:
             _add_fields(record, kept)
             return True
-        _state.counters.add_sampled_out()
+        _LEDGER.add_sampled_out()
         if kept is not None:  # a reservoir's slot
             kept.append(_entry(record if type(record) is _Record else _adopt(record)))
         return False
@@ -3657,7 +3661,7 @@ class RingBuffer(logging.Handler):
         except RecursionError:
             raise
         except Exception as exc:
-            _lost_before_output(1)
+            _LEDGER.dropped(1)
             _report_error("ring buffer", exc)
             return
         trigger = self.flush_level is not None and entry[_LEVELNO] >= self.flush_level
@@ -3711,7 +3715,7 @@ class RingBuffer(logging.Handler):
             except RecursionError:
                 raise
             except Exception as exc:
-                _lost_before_output(len(entries))
+                _LEDGER.dropped(len(entries))
                 _report_error("ring buffer target", exc)
 
     # -- reading -----------------------------------------------------------------
@@ -3814,8 +3818,8 @@ _MB = 1 << 20
 class ResourceMonitor:
     """The library's throughput and the process's CPU and memory, as one ``snapshot()`` dict.
 
-    Counts (``total_logs``, ``bytes_logged``, ``dropped``) are those of
-    ``stats()`` since the monitor was made; rates divide them by
+    Counts (``total_logs``, ``bytes_logged``, ``dropped``) are the ledger's,
+    as ``stats()`` gives them, since the monitor was made; rates divide them by
     ``elapsed_seconds``. CPU times and peak RSS come from ``resource`` (None
     without it); the current RSS from psutil when installed, else
     ``/proc/self/statm``, else None; ``cpu_percent`` is CPU time over wall time
@@ -3834,8 +3838,8 @@ class ResourceMonitor:
         self._rss = rss if rss is not None else _rss_reader()
         self._lock = threading.Lock()
         self._started = self._read(clock) or 0.0
-        self._generation = _state.counters  # configure() makes new ones: the counts start again
-        self._base = stats()
+        self._resets = _LEDGER.resets  # configure() starts the counts again
+        self._base = _LEDGER.snapshot()
         self._start_rss = self._read(self._rss)
         usage_now = self._read(self._usage)
         self._last = (self._started, usage_now[0] + usage_now[1] if usage_now else None)
@@ -3855,7 +3859,7 @@ class ResourceMonitor:
         now = self._read(self._clock)
         if now is None:
             now = self._last[0]
-        generation, counts = _state.counters, stats()
+        resets, counts = _LEDGER.resets, _LEDGER.snapshot()
         usage = self._read(self._usage)
         rss = self._read(self._rss)
         with self._lock:
@@ -3867,8 +3871,8 @@ class ResourceMonitor:
         if cpu is not None and cpu_before is not None and now > since:
             cpu_percent = round(100.0 * (cpu - cpu_before) / (now - since), 1)
         base = self._base
-        if generation is not self._generation:  # configure() reset the counts since
-            self._generation, self._base = generation, dict.fromkeys(base, 0)
+        if resets != self._resets:  # configure() reset the counts since
+            self._resets, self._base = resets, dict.fromkeys(base, 0)
             base = self._base
         logs = counts["emitted"] - base["emitted"]
         logged = counts["bytes_written"] - base["bytes_written"]
@@ -4172,7 +4176,7 @@ class Logger:
                     if kept is _KEEP:
                         continue
                     if type(kept) is not dict:  # None (dropped), or a reservoir's slot
-                        _state.counters.add_sampled_out()
+                        _LEDGER.add_sampled_out()
                         if kept is None:
                             return
                         collect, as_entry, verdict = kept, True, _KEEP  # the entry goes there, as it is
@@ -4259,7 +4263,7 @@ class Logger:
         except RecursionError:
             raise
         except Exception as exc:  # the record could not be made: count it as dropped
-            _lost_before_output(1)
+            _LEDGER.dropped(1)
             _report_error("log call", exc)
             return
         if collect is not None:  # a batch's record (an entry or a LogRecord), a reservoir's, the ring's
@@ -4877,7 +4881,6 @@ class _State:
         self.lock = threading.RLock()  # RLock: the first log call may configure from a log call
         self.configured = False
         self.handler: Handler | None = None  # the one configure() installed
-        self.counters = _Counters()
         #: what the facade applies before any handler sees a record
         self.redactor = _Redactor(DEFAULT_REDACT)
         self.sanitizer = _Sanitizer(self.redactor, 10)
@@ -4960,7 +4963,7 @@ def _install(cfg: dict) -> None:
     for old_handler in old:
         root.removeHandler(old_handler)
         old_handler.close()  # drains it, within its shutdown_timeout
-    _state.counters = _Counters()  # after the old handler's drain: its errors are not ours
+    _LEDGER.reset()  # after the old handler's drain: its counts are not this configuration's
     for name in _state.module_levels:
         if name not in cfg["module_levels"]:
             logging.getLogger(name).setLevel(logging.NOTSET)
@@ -5052,20 +5055,13 @@ def _report_suppressed() -> None:
 
 
 def stats() -> dict:
-    """Return the counters since the last ``configure()``, summed over the live Handlers.
+    """Return the counters since the last ``configure()``, for every foundation Handler at once.
 
     Keys: ``emitted``, ``written``, ``dropped``, ``sampled_out``, ``errors``,
     ``queue_depth``, ``bytes_written``. After ``flush()``,
     ``written + dropped == emitted``.
     """
-    totals = dict.fromkeys(("emitted", "written", "dropped", "sampled_out", "queue_depth",
-                            "bytes_written"), 0)
-    for handler in _handlers():
-        for key, value in handler.counters().items():
-            totals[key] += value
-    totals["errors"] = _state.counters.errors
-    totals["sampled_out"] += _state.counters.sampled_out
-    return totals
+    return _LEDGER.snapshot()
 
 
 #---------------------------------------------------------------------------
@@ -5171,7 +5167,7 @@ def _after_fork_in_child() -> None:
     # Threads other than the forking one are gone in the child: re-make what
     # they might have held, and restart the writer thread.
     _state.lock = threading.RLock()
-    _state.counters = _Counters()
+    _LEDGER.after_fork_in_child()
     _reporter._lock = threading.RLock()
     for sampler in list(_live_samplers):
         sampler.after_fork_in_child()

@@ -348,8 +348,7 @@ def restore_logging(monkeypatch):
     foundation.clear_context()
     yield
     foundation.shutdown()
-    for handler in foundation._handlers():  # a drop this test left unreported is not the next one's
-        handler.output.drops.take_unreported()
+    foundation._LEDGER.reset(reports=True)  # a drop this test left unreported is not the next one's
     for handler in own_handlers():
         root.removeHandler(handler)
     for handler in foundation._handlers():  # Handlers made outside configure() (dictConfig, tests)
@@ -891,6 +890,104 @@ class TestErrors:
         assert foundation.stats()["errors"] >= 1
         capture()
         assert foundation.stats()["errors"] == 0
+
+    def test_stats_the_monitor_and_the_drop_report_read_one_count(self, gate, log):
+        """A full queue drops: stats(), a ResourceMonitor and the logs_dropped record give the same numbers."""
+        foundation.configure(stream=gate, format="json", overflow="drop", queue_size=5)
+        monitor = foundation.ResourceMonitor(usage=lambda: None, rss=lambda: None)
+        wait_writer_held(gate)
+        for i in range(50):
+            log.info("event", seq=i)
+        held, seen = foundation.stats(), monitor.snapshot()  # the writer is held: nothing moves
+        assert held["dropped"] > 0 and held["queue_depth"] == 5
+        assert (seen["dropped"], seen["queue_depth"], seen["total_logs"]) == (
+            held["dropped"], held["queue_depth"], held["emitted"])
+        gate.gate.set()
+        assert foundation.flush(WAIT)
+        stats, seen = foundation.stats(), monitor.snapshot()
+        reported = sum(r["count"] for r in gate.records() if r["event"] == "logs_dropped")
+        assert reported == stats["dropped"] == seen["dropped"] == held["dropped"]
+        assert (seen["total_logs"], seen["bytes_logged"]) == (stats["emitted"], stats["bytes_written"])
+        assert stats["written"] + stats["dropped"] == stats["emitted"] == 51 + 1
+
+    @pytest.mark.parametrize("forget", [False, True])
+    def test_reset_starts_the_counts_again_and_keeps_the_report_unless_told(self, forget, gate, log):
+        """_LEDGER.reset() (configure()'s, and the tests'): every count from zero; the drops still
+        to report are reported by the next write, or forgotten with reports=True."""
+        foundation.configure(stream=gate, format="json", overflow="drop", queue_size=5)
+        wait_writer_held(gate)
+        for i in range(20):
+            log.info("event", seq=i)
+        dropped = foundation.stats()["dropped"]
+        assert dropped > 0
+        foundation._LEDGER.reset(reports=forget)
+        stats = foundation.stats()
+        assert stats == {"emitted": 5, "written": 0, "dropped": 0, "sampled_out": 0, "errors": 0,
+                         "queue_depth": 5, "bytes_written": 0}  # the queued records count as emitted
+        gate.gate.set()
+        assert foundation.flush(WAIT)
+        reports = [r["count"] for r in gate.records() if r["event"] == "logs_dropped"]
+        assert reports == ([] if forget else [dropped])
+        stats = foundation.stats()
+        assert stats["written"] == 1 + 5 + len(reports)  # the held one, the queued ones, the report
+        assert stats["written"] + stats["dropped"] == stats["emitted"] and stats["dropped"] == 0
+
+    def test_every_handler_counts_in_stats_and_any_next_write_reports_a_drop(self, gate, log):
+        """Two foundation Handlers: stats() counts both, and a drop in one is reported by the
+        next write of either (one report for the process, as stats() has one count)."""
+        out = capture(mode="sync")
+        other = foundation.Handler(stream=gate, format="json", overflow="drop", queue_size=2)
+        side = logging.getLogger("side")
+        side.addHandler(other)
+        side.propagate = False
+        try:
+            side.error("gate")
+            assert gate.entered.wait(WAIT)
+            for i in range(10):
+                side.info("side_event")
+            held = foundation.stats()
+            assert (held["dropped"], held["queue_depth"]) == (10 - 2, 2)
+            log.info("main")
+            written = [loads(line) for line in split_lines(out.stream.getvalue())]  # sync: written already
+            assert [(r["event"], r.get("count")) for r in written] == [("logs_dropped", 8), ("main", None)]
+            gate.gate.set()
+            assert foundation.flush(WAIT)
+            assert [r["event"] for r in gate.records()] == ["gate", "side_event", "side_event"]
+            stats = foundation.stats()
+            assert (stats["written"], stats["dropped"], stats["emitted"]) == (2 + 3, 8, 2 + 3 + 8)
+        finally:
+            side.removeHandler(other)
+            side.propagate = True
+            other.close()
+
+    def test_counts_stay_exact_with_eight_threads_and_a_reset_between(self):
+        """Adds from 8 threads at once are all counted; a reset() in between starts them again."""
+        ledger = foundation._Ledger()
+
+        def add():
+            for _ in range(2000):
+                ledger.wrote(1, 10)
+                ledger.dropped(1)
+                ledger.add_sampled_out()
+                ledger.add_error()
+
+        def run():
+            threads = [threading.Thread(target=add) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(WAIT)
+                assert not thread.is_alive()
+
+        run()
+        assert ledger.snapshot() == {"emitted": 32000, "written": 16000, "dropped": 16000, "sampled_out": 16000,
+                                     "errors": 16000, "queue_depth": 0, "bytes_written": 160000}
+        assert ledger.take_unreported() == 16000 and ledger.take_unreported() == 0
+        ledger.dropped(3)
+        ledger.reset()
+        assert set(ledger.snapshot().values()) == {0} and ledger.resets == 1
+        run()
+        assert ledger.snapshot()["emitted"] == 32000 and ledger.take_unreported() == 16000 + 3
 
     @pytest.mark.skipif(sys.platform == "win32", reason="needs resource.RLIMIT_FSIZE")
     @pytest.mark.parametrize("mode", MODES)
