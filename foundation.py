@@ -3973,17 +3973,24 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
     The one lookup here only spares a disabled call the call into the gate
     (a disabled level must cost about one no-op call; a subscript costs less
     than ``.get()``); the gate checks the level itself, so a level not looked
-    up yet goes on to it.
+    up yet goes on to it. ``exc_info`` and ``stack_info`` arrive among the
+    fields and are taken out: keyword-only parameters with defaults cost every
+    call, a disabled one too, two lookups (the declared signature is in
+    ``Logger``, for type checkers).
     """
 
-    def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = exc_default,
-               stack_info: bool = False, **fields: Any) -> None:
+    def method(self: Logger, event: Any, /, *args: Any, **fields: Any) -> None:
         try:
             if not self._cache[level] and level < _keep_from:
                 return
         except KeyError:
             pass
-        self._emit(level, event, args, fields, exc_info, stack_info)
+        if "exc_info" in fields or "stack_info" in fields:  # logging's two keywords, not fields
+            exc_info = fields.pop("exc_info", exc_default)
+            stack_info = fields.pop("stack_info", False)
+            self._emit(level, event, args, fields, exc_info, stack_info)
+        else:
+            self._emit(level, event, args, fields, exc_default, False)
 
     method.__name__ = name
     method.__qualname__ = f"Logger.{name}"
@@ -4080,14 +4087,29 @@ class Logger:
         """Return whether TRACE records are handled."""
         return self.is_enabled_for(TRACE)
 
-    trace = _level_method(TRACE, "trace")
-    debug = _level_method(DEBUG, "debug")
-    info = _level_method(INFO, "info")
-    warning = _level_method(WARNING, "warning")
-    error = _level_method(ERROR, "error")
-    critical = _level_method(CRITICAL, "critical")
-
-    exception = _level_method(ERROR, "exception", exc_default=True)
+    if TYPE_CHECKING:  # made by _level_method below; declared here for grep and type checkers
+        def trace(self, event: Any, /, *args: Any, exc_info: Any = None,
+                  stack_info: bool = False, **fields: Any) -> None: ...
+        def debug(self, event: Any, /, *args: Any, exc_info: Any = None,
+                  stack_info: bool = False, **fields: Any) -> None: ...
+        def info(self, event: Any, /, *args: Any, exc_info: Any = None,
+                 stack_info: bool = False, **fields: Any) -> None: ...
+        def warning(self, event: Any, /, *args: Any, exc_info: Any = None,
+                    stack_info: bool = False, **fields: Any) -> None: ...
+        def error(self, event: Any, /, *args: Any, exc_info: Any = None,
+                  stack_info: bool = False, **fields: Any) -> None: ...
+        def critical(self, event: Any, /, *args: Any, exc_info: Any = None,
+                     stack_info: bool = False, **fields: Any) -> None: ...
+        def exception(self, event: Any, /, *args: Any, exc_info: Any = True,
+                      stack_info: bool = False, **fields: Any) -> None: ...
+    else:
+        trace = _level_method(TRACE, "trace")
+        debug = _level_method(DEBUG, "debug")
+        info = _level_method(INFO, "info")
+        warning = _level_method(WARNING, "warning")
+        error = _level_method(ERROR, "error")
+        critical = _level_method(CRITICAL, "critical")
+        exception = _level_method(ERROR, "exception", exc_default=True)
 
     def log(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
             stack_info: bool = False, **fields: Any) -> None:
