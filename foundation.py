@@ -232,29 +232,34 @@ class _Ledger:
     ``stats()``, the ``ResourceMonitor`` and the drop report read it; and
     ``reset()`` starts the counts again (``configure()`` calls it, and tests do).
     One ledger for the process: a drop is reported by the next write of any
-    foundation handler, as ``stats()`` counts it once for all of them.
+    foundation handler, as ``stats()`` counts it once for all of them. (A
+    handler ``configure()`` replaced counts in ``_RETIRED`` while it drains.)
 
     Adds stay exact between threads and when a signal handler counts in the
     middle of one: what the caller's path counts once per record (an error, a
     sampled-out record) is a ``next()`` on an ``itertools.count``, one C call
     and no Python frame; the rest, counted once per write or per drop, goes
-    through a ``_Tally``. ``queue_depth`` is read from the queues themselves.
+    through a ``_Tally``. The drops still to report have a tally of their own,
+    so that a write's look at it costs no lock. ``queue_depth`` is read from
+    the queues themselves.
     """
 
-    #: stats()'s keys, in order
-    KEYS = ("emitted", "written", "dropped", "sampled_out", "errors", "queue_depth", "bytes_written")
     _COUNTED = ("emitted", "written", "dropped", "sampled_out", "bytes_written")
     _WROTE = ("emitted", "written")
     _BYTES = ("bytes_written",)
-    _DROPPED = ("emitted", "dropped", "unreported")
+    _DROPPED = ("emitted", "dropped")
     _UNREPORTED = ("unreported",)
     _SAMPLED_OUT = ("sampled_out",)
 
     def __init__(self) -> None:
-        self._tally = _Tally(*self._COUNTED, "unreported")
+        self.resets = 0  #: how many times the counts started again (reset(), a fork)
+        self._start()
+
+    def _start(self) -> None:
+        self._tally = _Tally(*self._COUNTED)
+        self._reports = _Tally("unreported")
         self._queues: weakref.WeakSet = weakref.WeakSet()
         self._queues_lock = threading.Lock()
-        self.resets = 0  #: how many times reset() started the counts again
         self._start_counts()
 
     def _start_counts(self) -> None:
@@ -274,40 +279,49 @@ class _Ledger:
     def dropped(self, count: int) -> None:
         """``count`` records were lost, wherever that happened; the next write reports them."""
         self._tally.add(self._DROPPED, count)
+        self._reports.add(self._UNREPORTED, count)
 
     def report_again(self, count: int) -> None:
         """A drop report that could not be written: the next write tries again."""
-        self._tally.add(self._UNREPORTED, count)
+        self._reports.add(self._UNREPORTED, count)
 
     def processed_out(self) -> None:
         """A processor returned None: the record is not written (``sampled_out``)."""
         self._tally.add(self._SAMPLED_OUT, 1)
 
     def watch(self, queue: Any) -> None:
-        """Count what ``queue`` holds in ``queue_depth`` (and in ``emitted``) for as long as it lives."""
+        """Count what ``queue`` holds in ``queue_depth`` (and in ``emitted``) until ``unwatch()``."""
         with self._queues_lock:
             self._queues.add(queue)
+
+    def unwatch(self, queue: Any) -> None:
+        """``queue``'s handler is closed: what it still holds is counted when written or dropped."""
+        with self._queues_lock:
+            self._queues.discard(queue)
 
     # -- reads -----------------------------------------------------------------------
     def take_unreported(self) -> int:
         """The drops not reported yet, now to be reported (by the caller's write)."""
-        tally = self._tally
-        if tally.is_zero("unreported"):  # every write asks: usually nothing to report
+        reports = self._reports
+        if reports.is_zero("unreported"):  # every write asks: usually nothing to report
             return 0
-        (count,) = tally.take(self._UNREPORTED)
+        (count,) = reports.take(self._UNREPORTED)
         return count
 
     def snapshot(self) -> dict:
-        """``stats()``: every count, and the records queued (counted as emitted already)."""
+        """``stats()``: every count, and the records queued (counted as emitted already).
+
+        The counts are read before the queues: a record the writer takes in
+        between is missed for this once, never counted twice.
+        """
+        counts = self._tally.counts()
+        sampled_out, errors = _count_of(self._sampled_out), _count_of(self._errors)
         with self._queues_lock:
             queues = list(self._queues)
         depth = sum(len(queue) for queue in queues)
-        counts = self._tally.counts()
         return {"emitted": counts["emitted"] + depth, "written": counts["written"],
-                "dropped": counts["dropped"],
-                "sampled_out": counts["sampled_out"] + _count_of(self._sampled_out),
-                "errors": _count_of(self._errors), "queue_depth": depth,
-                "bytes_written": counts["bytes_written"]}
+                "dropped": counts["dropped"], "sampled_out": counts["sampled_out"] + sampled_out,
+                "errors": errors, "queue_depth": depth, "bytes_written": counts["bytes_written"]}
 
     # -- resets ----------------------------------------------------------------------
     def reset(self, reports: bool = False) -> None:
@@ -316,20 +330,46 @@ class _Ledger:
         Without ``reports`` the drops stay to be reported: a ``configure()``
         replaces the handler, not what the application was told.
         """
-        self._tally.take(self._COUNTED + (self._UNREPORTED if reports else ()))
+        self._tally.take(self._COUNTED)
+        if reports:
+            self._reports.take(self._UNREPORTED)
         self._start_counts()
         self.resets += 1
 
     def after_fork_in_child(self) -> None:
         """The child starts at zero: the parent's counts, queues and reports are the parent's."""
-        self._tally = _Tally(*self._COUNTED, "unreported")
-        self._queues = weakref.WeakSet()
-        self._queues_lock = threading.Lock()
-        self._start_counts()
+        self._start()
+        self.resets += 1
 
 
 #: The library's counts (see _Ledger).
 _LEDGER = _Ledger()
+
+
+class _RetiredLedger:
+    """Where a handler counts once ``configure()`` has replaced it, while it drains.
+
+    Its writes are not the new configuration's counts; its drops still are
+    the application's to hear of, so they go to ``_LEDGER``'s report (made
+    by the handler that replaced it), and it takes no report itself.
+    """
+
+    def wrote(self, records: int, data: int) -> None:
+        pass
+
+    def dropped(self, count: int) -> None:
+        _LEDGER.report_again(count)
+
+    report_again = dropped
+
+    def processed_out(self) -> None:
+        pass
+
+    def take_unreported(self) -> int:
+        return 0
+
+
+_RETIRED = _RetiredLedger()
 
 
 class _ErrorReporter:
@@ -2068,7 +2108,7 @@ class _Output:
     signal handler, or a sink or processor that logs, re-enters on the same
     thread: such records are deferred, and written by one more pass right after
     the current write (what they log in turn waits for the next write or flush).
-    Counts what it writes, drops and what its processors drop in ``_LEDGER``.
+    Counts what it writes, drops and what its processors drop in ``ledger``.
     """
 
     def __init__(self, fmt: _Format, sink: _Sink, processors: tuple, batch_size: int) -> None:
@@ -2076,7 +2116,7 @@ class _Output:
         self.sink = sink
         self.processors = processors
         self.batch_size = batch_size
-        self.reports_drops = True  # False once closed and replaced: the successor reports them
+        self.ledger: _Ledger | _RetiredLedger = _LEDGER  # where it counts
         self.in_sink = 0  # records of the write under way (what a stuck sink holds)
         self._lock = threading.RLock()
         self._busy = False
@@ -2092,7 +2132,7 @@ class _Output:
         """
         if not self._acquire(timeout):
             if entries:
-                _LEDGER.dropped(len(entries))
+                self.ledger.dropped(len(entries))
             return
         try:
             self._write_locked(entries)
@@ -2118,7 +2158,7 @@ class _Output:
             if len(self._deferred) + len(entries) <= _MAX_DEFERRED:
                 self._deferred.extend(entries)
             else:
-                _LEDGER.dropped(len(entries))
+                self.ledger.dropped(len(entries))
             return
         batch, passes = entries, 0
         while True:
@@ -2158,7 +2198,7 @@ class _Output:
         fmt = self.format
         items = self._process(entries) if self.processors else entries
         report = None
-        unreported = _LEDGER.take_unreported() if self.reports_drops and not self.sink.broken else 0
+        unreported = self.ledger.take_unreported() if not self.sink.broken else 0
         if unreported:
             report = fmt.render(_entry(_Record(_SELF_NAME, WARNING, "logs_dropped", {"count": unreported})))
             if len(items) >= self.batch_size:  # a write carries at most batch_size records
@@ -2204,11 +2244,11 @@ class _Output:
                     exc, (BrokenPipeError, RecursionError, _SinkBroken)):
                 self._send_each(lines[1:] if reported else lines)
                 if reported:  # not a record: its count waits for the next write
-                    _LEDGER.report_again(reported)
+                    self.ledger.report_again(reported)
                 return False
-            _LEDGER.dropped(count)
+            self.ledger.dropped(count)
             if reported:
-                _LEDGER.report_again(reported)
+                self.ledger.report_again(reported)
             if isinstance(exc, BrokenPipeError):
                 self._broken_pipe(exc)
             elif isinstance(exc, (RecursionError, KeyboardInterrupt, SystemExit)) or not isinstance(exc, Exception):
@@ -2217,7 +2257,7 @@ class _Output:
                 _report_error("write", exc)
             return False
         self.in_sink = 0
-        _LEDGER.wrote(len(lines), len(data))
+        self.ledger.wrote(len(lines), len(data))
         return True
 
     def _send_each(self, lines: list) -> None:
@@ -2230,7 +2270,7 @@ class _Output:
         failed_in_a_row = 0
         for line in lines:
             if failed_in_a_row >= _GIVE_UP_AFTER:
-                _LEDGER.dropped(1)
+                self.ledger.dropped(1)
                 continue
             sent = self._send([line], line.encode("utf-8", "backslashreplace"))
             failed_in_a_row = 0 if sent else failed_in_a_row + 1
@@ -2252,7 +2292,7 @@ class _Output:
         try:
             return render(item)
         except Exception as exc:
-            _LEDGER.dropped(1)
+            self.ledger.dropped(1)
             _report_error("render", exc)
             return None
 
@@ -2284,7 +2324,7 @@ class _Output:
             except Exception as exc:
                 if isinstance(exc, RecursionError):
                     raise
-                _LEDGER.dropped(1)
+                self.ledger.dropped(1)
                 _report_error("processors", exc)
                 continue
             if event is not None:
@@ -2315,7 +2355,7 @@ class _Output:
                 _report_error(f"processor {_safe_repr(processor)}", exc)
                 continue
             if result is None:
-                _LEDGER.processed_out()
+                self.ledger.processed_out()
                 return None
             if not isinstance(result, dict):
                 _report_error(f"processor {_safe_repr(processor)}",
@@ -2438,6 +2478,7 @@ class _BatchQueue:
         self.writer_ident: int | None = None
         self.alive = True
         self.taken = 0  # records the writer has taken and not yet written (or counted)
+        self.ledger: _Ledger | _RetiredLedger = _LEDGER  # where its drops count
         _LEDGER.watch(self)  # what it holds counts in stats()'s queue_depth
 
     def __len__(self) -> int:
@@ -2486,7 +2527,7 @@ class _BatchQueue:
         with self._room:
             if not self._fits(text):
                 if not self.block or threading.get_ident() == self.writer_ident:
-                    _LEDGER.dropped(1)
+                    self.ledger.dropped(1)
                     self._urgent = True
                     self._wake.put(None)
                     return
@@ -2810,7 +2851,7 @@ class Handler(logging.Handler):
 
     def _lost(self, count: int, exc: Exception) -> None:
         """A hand-off failed (a filter or a foreign record raised): count the records, report."""
-        _LEDGER.dropped(count)
+        self.output.ledger.dropped(count)
         _report_error("handler", exc)
 
     def _write_late(self) -> None:
@@ -2829,7 +2870,7 @@ class Handler(logging.Handler):
     def _write_direct(self, entries: list) -> None:
         if self.route is _STUCK:
             if self.writer.is_alive():
-                _LEDGER.dropped(len(entries))
+                self.output.ledger.dropped(len(entries))
                 return
             self._finish(self.shutdown_timeout)  # the sink returned at last
         self.output.write_entries(entries, self._direct_timeout)
@@ -2849,7 +2890,7 @@ class Handler(logging.Handler):
         try:
             await self.wait_for_room(count)
         except BaseException:  # CancelledError (a BaseException since 3.8), or the loop closing
-            _LEDGER.dropped(count)
+            self.output.ledger.dropped(count)
             raise
 
     # -- flush, stop, close ------------------------------------------------------
@@ -2915,7 +2956,7 @@ class Handler(logging.Handler):
         lost = len(records)
         in_sink = self.queue.taken if self.queue is not None and self.queue.taken else self.output.in_sink
         if lost:
-            _LEDGER.dropped(lost)
+            self.output.ledger.dropped(lost)
         elif self._said_at_exit:  # the exit hooks call this twice
             return
         self._said_at_exit = True
@@ -2936,6 +2977,18 @@ class Handler(logging.Handler):
             if stuck is sys.stderr:
                 sys.stderr = None
 
+    def _retire(self) -> None:
+        """``configure()`` replaced this handler: from now on it counts in ``_RETIRED``.
+
+        What it still writes (its drain, a record that reaches it late) is
+        not the new configuration's to count; what it drops is still reported,
+        by the handler that replaced it.
+        """
+        self.output.ledger = _RETIRED
+        if self.queue is not None:
+            self.queue.ledger = _RETIRED
+            _LEDGER.unwatch(self.queue)
+
     def close(self) -> None:
         """Write what is queued, stop the writer, close a file it opened (reopened if logged to again)."""
         if not self._closed:  # logging.shutdown() closes every handler again at exit
@@ -2946,10 +2999,8 @@ class Handler(logging.Handler):
                     _live_handlers.remove(self)
             if self.route is _DIRECT:
                 self.output.close_sink(self.shutdown_timeout)
-            # A record that still reaches it (after configure() replaced it) is written,
-            # but the drop report goes where the application now looks: to the successor.
-            successor = _state.handler
-            self.output.reports_drops = successor is None or successor is self or successor._closed
+            if self.queue is not None:  # what a stuck writer still holds is not queued in stats()
+                _LEDGER.unwatch(self.queue)
         super().close()
 
     def setFormatter(self, fmt: logging.Formatter | None) -> None:
@@ -2979,6 +3030,7 @@ class Handler(logging.Handler):
         old = self.queue
         self.queue = _BatchQueue(old.maxsize, old.overflow, old.batch_size, old.interval,
                                  old.max_text)
+        self.queue.ledger = old.ledger
         self.writer = _Writer(self.queue, self.output)
         self.writer.start()
 
@@ -3871,18 +3923,19 @@ class ResourceMonitor:
         if cpu is not None and cpu_before is not None and now > since:
             cpu_percent = round(100.0 * (cpu - cpu_before) / (now - since), 1)
         base = self._base
-        if resets != self._resets:  # configure() reset the counts since
+        if resets != self._resets:  # configure() (or a fork) started the counts again since
             self._resets, self._base = resets, dict.fromkeys(base, 0)
             base = self._base
-        logs = counts["emitted"] - base["emitted"]
-        logged = counts["bytes_written"] - base["bytes_written"]
+        # Not below 0: a reset between the two reads above is seen by the next snapshot.
+        logs = max(counts["emitted"] - base["emitted"], 0)
+        logged = max(counts["bytes_written"] - base["bytes_written"], 0)
         return {
             "elapsed_seconds": round(elapsed, 3),
             "total_logs": logs,
             "logs_per_second": round(logs / elapsed, 1) if elapsed else 0.0,
             "bytes_logged": logged,
             "bytes_per_second": round(logged / elapsed, 1) if elapsed else 0.0,
-            "dropped": counts["dropped"] - base["dropped"],
+            "dropped": max(counts["dropped"] - base["dropped"], 0),
             "queue_depth": counts["queue_depth"],
             "cpu_user_seconds": round(usage[0], 3) if usage else None,
             "cpu_system_seconds": round(usage[1], 3) if usage else None,
@@ -4974,6 +5027,10 @@ def _install(cfg: dict) -> None:
     old = [h for h in root.handlers if _is_foundation_handler(h)]
     if _state.handler is not None and _state.handler not in old:
         old.append(_state.handler)  # configure()'s own, even if someone took it off the root
+    for old_handler in old:
+        if isinstance(old_handler, Handler):  # another copy's handler counts in that copy
+            old_handler._retire()
+    _LEDGER.reset()  # the counts start again before the new handler writes anything
     root.addHandler(handler)
     _state.handler = handler
     _state.sanitizer = handler.output.format.sanitizer
@@ -4985,7 +5042,6 @@ def _install(cfg: dict) -> None:
     for old_handler in old:
         root.removeHandler(old_handler)
         old_handler.close()  # drains it, within its shutdown_timeout
-    _LEDGER.reset()  # after the old handler's drain: its counts are not this configuration's
     for name in _state.module_levels:
         if name not in cfg["module_levels"]:
             logging.getLogger(name).setLevel(logging.NOTSET)

@@ -283,6 +283,11 @@ def read_json_lines(path):
     return [loads(line) for line in split_lines(pathlib.Path(path).read_bytes().decode("utf-8"))]
 
 
+def read_lines_of(stream):
+    """The JSON records written so far to a StringIO (in sync mode, without a flush())."""
+    return [loads(line) for line in split_lines(stream.getvalue())]
+
+
 def wait_until(predicate, what):
     """Wait until ``predicate()`` holds, bounded by WAIT: for a state change no Event announces."""
     deadline = time.monotonic() + WAIT
@@ -988,6 +993,43 @@ class TestErrors:
         assert set(ledger.snapshot().values()) == {0} and ledger.resets == 1
         run()
         assert ledger.snapshot()["emitted"] == 32000 and ledger.take_unreported() == 16000 + 3
+
+    def test_a_replaced_handler_stuck_in_a_write_leaves_the_counts_balanced(self, gate, log):
+        """configure() replaces a handler whose writer is stuck with records queued: they are the old
+        handler's, not queued in stats(), and after flush() written + dropped == emitted."""
+        foundation.configure(stream=gate, format="json", shutdown_timeout=0.2)
+        wait_writer_held(gate)
+        for _ in range(10):
+            log.info("queued")
+        out = capture(mode="sync")
+        log.info("new")
+        assert foundation.flush(WAIT)
+        stats = foundation.stats()
+        assert (stats["emitted"], stats["written"], stats["dropped"], stats["queue_depth"]) == (1, 1, 0, 0)
+        assert [r["event"] for r in out.records()] == ["new"]
+
+    def test_stats_never_count_a_record_twice_while_the_writer_takes_it(self):
+        """stats() while one thread logs and the writer writes: emitted never passes what was logged
+        (a record is read as written or as queued, not both); at most the one call under way."""
+        foundation.configure(stream=io.StringIO(), format="json", batch_size=50, flush_interval=0.001)
+        log = foundation.get_logger("app")
+        logged = [0]
+
+        def produce():
+            for i in range(50_000):
+                log.info("x")
+                logged[0] = i + 1
+
+        thread = threading.Thread(target=produce)
+        thread.start()
+        excess = 0
+        while thread.is_alive():
+            emitted = foundation.stats()["emitted"]
+            excess = max(excess, emitted - logged[0])
+        thread.join(WAIT)
+        assert not thread.is_alive()
+        assert excess <= 1
+        assert foundation.flush(WAIT) and foundation.stats()["emitted"] == 50_000
 
     @pytest.mark.skipif(sys.platform == "win32", reason="needs resource.RLIMIT_FSIZE")
     @pytest.mark.parametrize("mode", MODES)
@@ -4744,6 +4786,45 @@ class TestConfigurationEdges:
         assert foundation.flush(WAIT)
         assert [r["event"] for r in read_json_lines(path)] == ["late"]
 
+    def test_records_the_new_handler_writes_while_the_old_one_drains_are_counted(self, gate, log):
+        """configure() while the old handler's writer is held: what the new handler writes meanwhile
+        counts in stats(); what the old one drains does not."""
+        foundation.configure(stream=gate, format="json")
+        old = foundation._state.handler
+        wait_writer_held(gate)
+        log.info("old_queued")
+        new = io.StringIO()
+        other = threading.Thread(target=foundation.configure, kwargs={"stream": new, "format": "json",
+                                                                        "mode": "sync"})
+        other.start()
+        wait_until(lambda: foundation._state.handler is not old, "configure() installed the new handler")
+        for _ in range(5):
+            log.info("during_configure")
+        gate.gate.set()  # the old handler's drain ends
+        other.join(WAIT)
+        assert not other.is_alive()
+        assert foundation.flush(WAIT)
+        assert [r["event"] for r in gate.records()] == ["gate", "old_queued"]
+        assert [r["event"] for r in read_lines_of(new)] == ["during_configure"] * 5
+        stats = foundation.stats()
+        assert (stats["emitted"], stats["written"], stats["dropped"]) == (5, 5, 0)
+        assert stats["bytes_written"] == len(new.getvalue().encode())
+
+    def test_a_handler_closed_by_logging_shutdown_and_then_replaced_reports_nothing(self):
+        """logging.shutdown() closes the handler, configure() then replaces it: a record that still
+        reaches the old one is written there, and a drop is reported by the new one."""
+        first, second = io.StringIO(), io.StringIO()
+        foundation.configure(stream=first, format="json", mode="sync")
+        old = foundation._state.handler
+        logging.shutdown()
+        foundation.configure(stream=second, format="json", mode="sync")
+        foundation._LEDGER.dropped(3)  # a drop anywhere: a full queue, a failed hand-off
+        old.handle(logging.LogRecord("app", logging.INFO, __file__, 1, "late", None, None))
+        foundation.get_logger("app").info("next")
+        assert [r["event"] for r in read_lines_of(first)] == ["late"]
+        assert [(r["event"], r.get("count")) for r in read_lines_of(second)] == [
+            ("logs_dropped", 3), ("next", None)]
+
     def test_drop_after_configure_replaced_the_handler_is_reported(self, log):
         """A record that reaches the replaced handler after its drain and fails to write: reported by the new one."""
 
@@ -7112,6 +7193,32 @@ class TestResourceMonitor:
         raise AssertionError(f"no {key} in /proc/self/status")
 
     # -- snapshot --------------------------------------------------------------------------
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+    def test_a_monitor_in_a_forked_child_counts_only_the_childs_records(self):
+        """A monitor made before fork(): in the child it counts from zero, as the child's stats() do."""
+        result = run_python("""
+            import io, json, os, foundation
+            foundation.configure(stream=io.StringIO(), format="json", mode="sync")
+            log = foundation.get_logger("app")
+            for _ in range(100):
+                log.info("parent")
+            monitor = foundation.ResourceMonitor(usage=lambda: None, rss=lambda: None)
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                log.info("child")
+                snapshot = monitor.snapshot()
+                os.write(write, json.dumps([snapshot["total_logs"], snapshot["bytes_logged"],
+                                            foundation.stats()["bytes_written"]]).encode())
+                os._exit(0)
+            os.close(write)
+            os.waitpid(pid, 0)
+            print(os.read(read, 1000).decode())
+        """)
+        assert result.returncode == 0, result.stderr
+        logs, logged, written = json.loads(result.stdout)
+        assert (logs, logged) == (1, written) and written > 0
+
     def test_snapshot_has_exactly_the_keys(self):
         """snapshot() has exactly the documented keys, in the documented order."""
         capture(mode="sync")
