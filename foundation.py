@@ -165,23 +165,26 @@ class _Tally:
     ``count += n`` is a read and then a write: a signal handler that logs (and
     counts) between the two, on the same thread, loses its count, and a lock
     cannot help, since the handler runs inside the interrupted code. So an add
-    is one append to a deque (atomic), folded into ``values`` by one caller at
-    a time; a fold interrupted by a signal handler's add leaves that add to the
-    next fold, which every read does first.
+    is one append to a deque (atomic) of a tuple with a count for each name,
+    folded into ``values`` by one caller at a time (the sums are C loops); a
+    fold interrupted by a signal handler's add leaves that add to the next
+    fold, which every read does first.
     """
 
-    __slots__ = ("values", "_pending", "_lock", "_folder")
+    __slots__ = ("names", "values", "_pending", "_lock", "_folder")
 
     def __init__(self, *names: str) -> None:
+        self.names = names
         self.values = dict.fromkeys(names, 0)
         self._pending: deque = deque()
         self._lock = threading.RLock()  # between threads; same-thread re-entry is _folder's
         self._folder: int | None = None
 
-    def add(self, names: tuple, count: int = 1) -> None:
-        """Add ``count`` to each of ``names``: one append, folded by the next read (or every 64 adds)."""
+    def add(self, counts: tuple) -> None:
+        """Add ``counts``, one for each of ``names``: one append, folded by the next read
+        (or every 64 adds)."""
         pending = self._pending
-        pending.append((names, count))
+        pending.append(counts)
         if len(pending) > 64:
             self.take(())
 
@@ -203,11 +206,10 @@ class _Tally:
         with self._lock:
             self._folder = me
             try:
-                values, pending = self.values, self._pending
-                while pending:
-                    added, count = pending.popleft()
-                    for name in added:
-                        values[name] += count
+                values, popleft = self.values, self._pending.popleft
+                added = [popleft() for _ in range(len(self._pending))]
+                for name, count in zip(self.names, map(sum, zip(*added))):
+                    values[name] += count
                 taken = tuple(values[name] for name in names)
                 for name in names:
                     values[name] = 0
@@ -244,12 +246,9 @@ class _Ledger:
     the queues themselves.
     """
 
-    _COUNTED = ("emitted", "written", "dropped", "sampled_out", "bytes_written")
-    _WROTE = ("emitted", "written")
-    _BYTES = ("bytes_written",)
-    _DROPPED = ("emitted", "dropped")
+    _COUNTED = ("emitted", "written", "dropped", "sampled_out", "bytes_written")  # the tally's order
     _UNREPORTED = ("unreported",)
-    _SAMPLED_OUT = ("sampled_out",)
+    _ONE_PROCESSED_OUT = (0, 0, 0, 1, 0)
 
     def __init__(self) -> None:
         self.resets = 0  #: how many times the counts started again (reset(), a fork)
@@ -273,21 +272,20 @@ class _Ledger:
     # -- adds ------------------------------------------------------------------------
     def wrote(self, records: int, data: int) -> None:
         """``records`` records reached the sink, in ``data`` bytes."""
-        self._tally.add(self._WROTE, records)
-        self._tally.add(self._BYTES, data)
+        self._tally.add((records, records, 0, 0, data))
 
     def dropped(self, count: int) -> None:
         """``count`` records were lost, wherever that happened; the next write reports them."""
-        self._tally.add(self._DROPPED, count)
-        self._reports.add(self._UNREPORTED, count)
+        self._tally.add((count, 0, count, 0, 0))
+        self._reports.add((count,))
 
     def report_again(self, count: int) -> None:
         """A drop report that could not be written: the next write tries again."""
-        self._reports.add(self._UNREPORTED, count)
+        self._reports.add((count,))
 
     def processed_out(self) -> None:
         """A processor returned None: the record is not written (``sampled_out``)."""
-        self._tally.add(self._SAMPLED_OUT, 1)
+        self._tally.add(self._ONE_PROCESSED_OUT)
 
     def watch(self, queue: Any) -> None:
         """Count what ``queue`` holds in ``queue_depth`` (and in ``emitted``) until ``unwatch()``."""
