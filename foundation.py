@@ -1297,16 +1297,19 @@ class _Sanitizer:
 # ---- emoji ---------------------------------------------------------------
 
 class _EmojiSet:
-    __slots__ = ("field", "mapping", "default")
+    """One field's markers: ``[emoji]`` per value, made once (a line asks for one per record)."""
+
+    __slots__ = ("field", "mapping", "default", "_texts", "_other")
 
     def __init__(self, field: str, mapping: Mapping[str, str], default: str) -> None:
         self.field = field
         self.mapping = dict(mapping)
         self.default = default
+        self._texts = {value: "[%s]" % emoji for value, emoji in self.mapping.items()}
+        self._other = "[%s]" % default
 
     def marker(self, value: Any) -> str:
-        return "[%s]" % (self.mapping.get(value, self.default)
-                         if type(value) is str else self.default)
+        return self._texts.get(value, self._other) if type(value) is str else self._other
 
 
 #: The emoji sets, in the order their markers are written; DAS first.
@@ -1358,7 +1361,7 @@ class _Plan:
     ``names``: the names written (a user's ``timestamp`` becomes ``timestamp_``).
     ``keys``: per field, the text before its value (`` name=`` in text formats).
     ``secret``: per field, whether its value is redacted (None when none is).
-    ``emoji``: (position, set) pairs for the fields that add markers.
+    ``emoji``: (key, set) pairs for the fields that add markers.
     ``template``: text formats' ``%`` template for all the values at once, the
     redacted ones swallowed by ``%.0s``.
     """
@@ -1447,8 +1450,8 @@ class _Format:
         secret = self.redactor.secret_keys(keys)
         emoji = ()
         if self.emoji:
-            position = {k: i for i, k in enumerate(keys)}
-            emoji = tuple((position[s.field], s) for s in _emoji_sets.values() if s.field in position)
+            present = set(keys)
+            emoji = tuple((s.field, s) for s in _emoji_sets.values() if s.field in present)
         return _Plan(tuple(names), tuple(self.key_text(n) for n in names), secret, emoji,
                      list(keys) != names)
 
@@ -1548,8 +1551,7 @@ class _Format:
         return keep
 
     def markers(self, plan: _Plan, fields: dict) -> str:
-        values = tuple(fields.values())
-        return "".join([s.marker(values[i]) for i, s in plan.emoji]) + " "
+        return "".join([s.marker(fields[key]) for key, s in plan.emoji]) + " "
 
     def utc_stamp(self, created: float) -> str:
         """RFC 3339 UTC with microseconds, ``2026-11-26T18:04:43.803123Z``; cached per second.
@@ -1791,9 +1793,11 @@ class _JsonFormat(_Format):
         return ',"callsite":' + self.string(callsite)
 
     def fields_part(self, fields: dict, plan: _Plan, plain: bool) -> str:
-        if not plan.plain:
+        if plan.secret is not None:
             fields = {name: _REDACTED if hidden else v for name, v, hidden in
-                      zip(plan.names, fields.values(), plan.secret or repeat(False))}
+                      zip(plan.names, fields.values(), plan.secret)}
+        elif not plan.plain:  # renamed only (a field named "timestamp"): made in C
+            fields = dict(zip(plan.names, fields.values()))
         body = _json_text(fields)
         if self.strict and not body.isprintable():
             body = _json_ascii(fields)
