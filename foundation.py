@@ -2057,9 +2057,10 @@ _UNSAFE_UTF8 = _Pattern(
     rb"|\xe1\xa0\x8e|\xe2\x80[\x8b-\x8f\xa8-\xae]|\xe2\x81[\xa0-\xaf]|\xef\xbb\xbf|\xef\xbf[\xb9-\xbb]"
     rb"|\xf0\x91\x82\xbd|\xf0\x91\x83\x8d|\xf0\x93\x90[\xb0-\xbf]|\xf0\x9b\xb2[\xa0-\xa3]"
     rb"|\xf0\x9d\x85[\xb3-\xba]|\xf3\xa0[\x80\x81]")
-#: The ASCII bytes: deleted from a batch, they leave its other characters, whole
-#: (UTF-8 never splits one), which is all the pattern above needs to search.
-_ASCII_BYTES = bytes(range(0x80))
+#: The printable ASCII bytes and the newline: deleted from a batch, they leave its
+#: unsafe bytes and its other characters, whole (UTF-8 never splits one), which is
+#: all the pattern above needs to search.
+_SAFE_ASCII = bytes(range(0x20, 0x7f)) + b"\n"
 #: The first bytes of those sequences: a batch with none of them (most non-English
 #: text) is not searched at all.
 _UNSAFE_UTF8_LEADS = (b"\xc2", b"\xd8", b"\xdb", b"\xdc", b"\xe0", b"\xe1", b"\xe2", b"\xef",
@@ -2080,10 +2081,11 @@ def _safe_bytes(text: str, lines: int) -> bytes | None:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate
         return None
-    if data.count(b"\n") != lines or len(data.translate(None, _UNSAFE_BYTES)) != len(data):
+    if data.count(b"\n") != lines:
         return None
-    if (not data.isascii() and any(lead in data for lead in _UNSAFE_UTF8_LEADS)
-            and _UNSAFE_UTF8.search(data.translate(None, _ASCII_BYTES))):
+    rest = data.translate(None, _SAFE_ASCII)  # one pass over the batch; mostly empty
+    if rest and (len(rest.translate(None, _UNSAFE_BYTES)) != len(rest) or (
+            any(lead in rest for lead in _UNSAFE_UTF8_LEADS) and _UNSAFE_UTF8.search(rest))):
         return None
     return data
 
