@@ -97,7 +97,7 @@ SCENARIOS = {
                          "cached", TEN),
     "json5": Scenario("The 5 fields, as one JSON object a line", FIVE, format="json"),
     "emoji": Scenario("With emoji processing: index=i, domain='auth', action='login', "
-                      "status='success' (foundation with emoji=True)", DAS),
+                      "status='success' (foundation marks them: its default in key_value)", DAS),
     "bound": Scenario("With context binding: bound = log.bind(" + BOUND + "), then "
                       "bound.info('test_message', index=i)", shape="bound"),
     "async_gather": Scenario("Async: await asyncio.gather(*[log.ainfo('test_message', index=i) "
@@ -245,8 +245,6 @@ class Foundation(Library):
             options["samplers"] = {EVENT: foundation.RateSampler(0.01, seed=SAMPLER_SEED)}
         if scenario.format == "json":
             options["format"] = "json"
-        if scenario.call == DAS:
-            options["emoji"] = True
         foundation.configure(file=path, level="INFO", **options)
         self.monitor = foundation.ResourceMonitor()
         return foundation.get_logger("bench")

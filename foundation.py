@@ -1299,13 +1299,11 @@ class _Sanitizer:
 class _EmojiSet:
     """One field's markers: ``[emoji]`` per value, made once (a line asks for one per record)."""
 
-    __slots__ = ("field", "mapping", "default", "_texts", "_other")
+    __slots__ = ("field", "_texts", "_other")
 
     def __init__(self, field: str, mapping: Mapping[str, str], default: str) -> None:
         self.field = field
-        self.mapping = dict(mapping)
-        self.default = default
-        self._texts = {value: "[%s]" % emoji for value, emoji in self.mapping.items()}
+        self._texts = {value: "[%s]" % emoji for value, emoji in mapping.items()}
         self._other = "[%s]" % default
 
     def marker(self, value: Any) -> str:
