@@ -50,7 +50,7 @@ from time import time as _time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable, Iterator
+    from typing import AbstractSet, Any, Callable, Iterable, Iterator
 
 __all__ = [
     # Levels
@@ -537,6 +537,10 @@ _context: contextvars.ContextVar[_Fields] = contextvars.ContextVar(
     "foundation_context", default=_NO_FIELDS)
 #: Whether any context was ever bound in this process: until then a record skips the lookup.
 _context_used = False
+#: The key tuples a plain call logs as they are, when the configuration lets calls
+#: take the plain path (``_level_method``): no sampler, no callsite, no interning.
+#: Empty otherwise. Set by ``configure()`` (``_decide_plain_path()``).
+_plain_keys: AbstractSet[tuple] = frozenset()
 
 
 def bind_context(**fields: Any) -> None:
@@ -1076,8 +1080,10 @@ class _Redactor:
         self._cache: dict[str, bool] = {}
         #: key tuple -> None (no secret key) or, per key, whether it is secret
         self.tuples: dict[tuple, tuple | None] = {}
-        #: the key tuples of ``tuples`` that hold no secret key: a membership test is the cheapest check
-        self.clean: set[tuple] = set()
+        #: the key tuples of ``tuples`` that hold no secret key and neither of logging's
+        #: keywords (``exc_info``, ``stack_info``): what a plain call can log as it is.
+        #: A membership test is the cheapest check; cleared in place, never replaced.
+        self.clean: set[tuple] = {()}
         #: shared fields (bound, context) -> what handlers get of them
         self.shared: dict[_SharedFields, dict] = {}
 
@@ -1099,9 +1105,11 @@ class _Redactor:
         secret = secret if any(secret) else None
         if sum(len(k) if type(k) is str else _CACHED_TEXT for k in keys) <= 16 * _CACHED_TEXT:
             if len(self.tuples) >= 1024:
-                self.tuples, self.clean = {}, set()
+                self.tuples.clear()
+                self.clean.clear()
+                self.clean.add(())
             self.tuples[keys] = secret
-            if secret is None:
+            if secret is None and "exc_info" not in keys and "stack_info" not in keys:
                 self.clean.add(keys)
         return secret
 
@@ -1496,6 +1504,11 @@ class _Format:
         return self.careful_line(created, _level_label(levelno), name, event, entry[_FIELDS], exc_text,
                                  stack, _callsite_text(filename, lineno) if self.callsite else None)
 
+    def render_all(self, entries: list) -> list:
+        """Return the lines of a batch of entries, as ``render()`` makes each."""
+        render = self.render
+        return [render(entry) for entry in entries]
+
     def careful_line(self, created: Any, level: Any, name: Any, event: Any, fields: dict,
                      exc_text: Any, stack: Any, callsite: Any = None) -> str:
         """Render with every value checked and cut to the limit: the slow, safe path."""
@@ -1660,6 +1673,7 @@ class _KeyValueFormat(_Format):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._tags: dict[str, str] = {}
+        self._level_tags: dict[int, str] = {}
         self._second = None
         self._stamp_text = ""
 
@@ -1675,6 +1689,59 @@ class _KeyValueFormat(_Format):
                         self.strict and not text.isprintable())):
                 return text
         return self.careful_fields_part(fields, plan)
+
+    def render_all(self, entries: list) -> list:
+        """Return the lines of a batch of entries, as ``render()`` makes each.
+
+        The common entry is written in this one loop: a plain dict of fields
+        (not shared, not copied) whose values make a safe line through the
+        plan's template, no traceback, and a level, a logger and a millisecond
+        seen before. Any other entry, and every entry when values are checked
+        one by one (``strict``) or a callsite is written, goes to ``render()``.
+        """
+        render = self.render
+        if self.strict or self.callsite:
+            return [render(entry) for entry in entries]
+        lines: list = []
+        append = lines.append
+        plans, names, tags = self._plans, self._names, self._level_tags
+        most, limit = self.max_fields, self.max_value_length
+        lo, hi, stamp = self._lo, self._hi, self._stamp_text
+        for entry in entries:
+            created, levelno, name, event, fields, exc_text, stack, _, _ = entry
+            try:
+                if type(fields) is dict and exc_text is None and stack is None and len(fields) <= most:
+                    keys = tuple(fields)
+                    plan = plans.get(keys) or self.plan(keys)
+                    text = plan.template % tuple(fields.values())
+                    count = plan.count
+                    # fields_part()'s check: each value added one space and one "=", none is empty
+                    if (text.count(" ") == count and text.count("=") == count and '"' not in text
+                            and "= " not in text and text[-1:] != "="):
+                        if not lo <= created < hi:
+                            stamp = self.local_stamp(created)
+                            lo, hi = self._lo, self._hi
+                        line = (f"{stamp} {tags.get(levelno) or self._level_tag(levelno)} "
+                                f"{self.markers(plan, fields) if plan.emoji else ''}{event}"
+                                f"{names.get(name) or self._name(name)}{text}\n")
+                        if len(line) <= limit:
+                            append(line)
+                            continue
+            except RecursionError:
+                raise
+            except Exception:  # render() takes it the careful way
+                pass
+            append(render(entry))
+            lo, hi, stamp = self._lo, self._hi, self._stamp_text
+        return lines
+
+    def _level_tag(self, levelno: int) -> str:
+        """The ``[info    ]`` of a level number, kept per number (bounded)."""
+        level = _LEVEL_LABELS.get(levelno) or _level_label(levelno)
+        tag = self._tags.get(level) or self._tag(level)
+        if len(self._level_tags) < 256:
+            self._level_tags[levelno] = tag
+        return tag
 
     def _tag(self, level: str) -> str:
         tag = "[%-8s]" % _escape_control(level)
@@ -2283,7 +2350,7 @@ class _Output:
         self.format.strict = strict
         try:
             try:
-                return [render(item) for item in items]
+                return [render(item) for item in items] if self.processors else self.format.render_all(items)
             except Exception:  # rare: find the item whose careful path failed too
                 lines = [self._render_one(render, item) for item in items]
                 return [line for line in lines if line is not None]
@@ -4034,12 +4101,49 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
     ``Logger``, for type checkers).
     """
 
+    plain = exc_default is None  # exception() attaches the exception being handled
+
     def method(self: Logger, event: Any, /, *args: Any, **fields: Any) -> None:
         try:
-            if not self._cache[level] and level < _keep_from:
-                return
+            enabled = self._cache[level]
         except KeyError:
-            pass
+            enabled = None  # not looked up yet: the gate asks logging
+        if not enabled:
+            if enabled is False and level < _keep_from:
+                return
+        elif (plain and self._plain and not args and type(event) is str
+              and (not _context_used or _context.get() is _NO_FIELDS)):
+            # The plain record, in one frame: what _emit() makes of it, with its
+            # decisions taken once (see _plain_keys and Logger._plain).
+            bound = self._bound
+            merged = fields if bound is _NO_FIELDS else {**bound.fields, **fields}
+            if tuple(merged) in _plain_keys:  # no secret, no logging keyword
+                text = len(event) + bound.text
+                for value in fields.values():
+                    kind = type(value)
+                    if kind is str:
+                        if "://" in value:  # a URL may hold a password
+                            break
+                        text += len(value)
+                    elif kind not in _PLAIN:
+                        break
+                else:
+                    if text <= _LIGHT_TEXT and "://" not in event:
+                        entry = (_time(), level, self.name, event, merged, None, None, _NO_FILE, 0)
+                        collect = self._collect
+                        if collect is None:
+                            try:
+                                handler = _sole_handler(self._std, level)
+                            except Exception:  # a foreign handler's bad level: the gate reports it
+                                handler = None
+                            if handler is not None:
+                                handler.put_entry(entry)
+                                return
+                        elif self._direct:
+                            collect.append(entry)
+                            if len(collect) >= self._size:
+                                self._full()
+                            return
         if "exc_info" in fields or "stack_info" in fields:  # logging's two keywords, not fields
             exc_info = fields.pop("exc_info", exc_default)
             stack_info = fields.pop("stack_info", False)
@@ -4101,7 +4205,7 @@ class Logger:
     never change this one.
     """
 
-    __slots__ = ("name", "_std", "_cache", "_bound", "_samplers", "_collect")
+    __slots__ = ("name", "_std", "_cache", "_bound", "_samplers", "_collect", "_plain")
 
     #: A batch's (``_Batch``): how many records it collects before handing them on,
     #: and whether they are entries (our handler is all they reach) or LogRecords.
@@ -4115,6 +4219,9 @@ class Logger:
         self._bound = bound
         self._samplers = samplers  # sampled(): asked before the configured ones
         self._collect: list | None = None  # a batch's records
+        #: whether a call may take the plain path (see _level_method): no sampler of
+        #: its own, bound values all plain; the configuration decides the rest (_plain_keys)
+        self._plain = not samplers and bound.plain
 
     def __repr__(self) -> str:
         return f"<foundation.Logger {self.name!r} bound={self._bound.fields!r}>"
@@ -5040,6 +5147,7 @@ def _install(cfg: dict) -> None:
     _state.callsite = cfg["callsite"]
     _state.samplers = {name: (sampler,) for name, sampler in cfg["samplers"].items()} or None
     _state.interner = _Interner(cfg["intern"]) if cfg["intern"] else None
+    _decide_plain_path()
     _install_ring_buffer(handler, cfg)
     for old_handler in old:
         root.removeHandler(old_handler)
@@ -5062,6 +5170,13 @@ def _install(cfg: dict) -> None:
         _state.monitor.start(cfg["monitor"])
     _state.configured = True
     _register_process_hooks()
+
+
+def _decide_plain_path() -> None:
+    """Let plain calls skip the gate's general path, or not (see ``_plain_keys``)."""
+    global _plain_keys
+    plain = _state.samplers is None and not _state.callsite and _state.interner is None
+    _plain_keys = _state.redactor.clean if plain else frozenset()
 
 
 def _install_ring_buffer(handler: Handler, cfg: dict) -> None:
