@@ -4204,6 +4204,115 @@ class TestLoggerFacade:
             ("batched", 0), ("batched", 1), ("batched", 2)]
         assert foundation.stats()["dropped"] == 0
 
+    # -- the plain path: level methods that make the record themselves -----
+    NOT_PLAIN = [1, 2]  # one object for both runs: its text is the same in each
+    CALLS = [
+        lambda log: log.info("no fields"),
+        lambda log: log.info("ints", a=1, b=-2, c=10 ** 20),
+        lambda log: log.info("kinds", f=1.5, t=True, n=None, s="x y", q='say "hi"', e="", eq="a=b"),
+        lambda log: log.info("url", u="https://user:pw@host/x"),
+        lambda log: log.info("https://user:pw@host/in-the-event"),
+        lambda log: log.info("secret", password="hunter2", a=1),
+        lambda log: log.info("library keys", timestamp=1.5, level="x", logger="y"),
+        lambda log: log.warning("unicode \u2713", s="\u00e9"),
+        lambda log: log.info("control", s="a\nb"),
+        lambda log: log.info("%s args", "formatted"),
+        lambda log: log.info(42, a=1),
+        lambda log: log.info("not plain", v=TestLoggerFacade.NOT_PLAIN),
+        lambda log: log.bind(r="req", t=1).info("bound", i=1),
+        lambda log: log.bind(r="req").info("bound only"),
+        lambda log: log.bind(r="req").info("bound, same key", r="call"),
+        lambda log: log.info("long", s="x" * 2000),
+        lambda log: log.log(25, "custom level", a=1),
+        lambda log: log.info("stack", stack_info=True),
+        lambda log: log.error("again", a=1, b=-2, c=3),
+    ]
+
+    def lines_of(self, fmt, **options):
+        """The lines of CALLS, logged while the writer is held: one batch, rendered as a batch is."""
+        sink = GateSink()
+        foundation.configure(stream=sink, format=fmt, **options)
+        wait_writer_held(sink)
+        log = foundation.get_logger("app")
+        for call in self.CALLS:
+            call(log)
+        sink.gate.set()
+        assert foundation.flush(WAIT) is True
+        lines = sink.lines()[1:]
+        assert len(lines) == len(self.CALLS)
+        if fmt == "json":
+            return [{k: v for k, v in loads(line).items() if k not in ("timestamp", "stack")} for line in lines]
+        lines = [re.sub(r' stack=".*', " stack=...", line) for line in lines]  # the tail
+        if fmt == "logfmt":
+            return [line.split(" ", 1)[1] for line in lines]  # after timestamp=...
+        return [line[len("2026-11-26 18:04:43.803 "):] for line in lines]
+
+    @pytest.mark.parametrize("fmt", ["key_value", "json", "logfmt"])
+    def test_plain_path_writes_what_the_gate_writes(self, fmt):
+        """A call on the plain path makes the line the gate's general path makes (interning
+        turns the plain path off and changes nothing written)."""
+        plain = self.lines_of(fmt)
+        assert ("a", "b", "c") in foundation._plain_keys  # the plain path was taken
+        general = self.lines_of(fmt, intern=True)
+        assert not foundation._plain_keys
+        assert plain == general
+        text = "\n".join(map(str, plain))
+        assert "hunter2" not in text and "pw@" not in text
+
+    def test_plain_path_after_a_handler_is_added(self, log):
+        """A handler added after plain calls receives the next ones, redacted: the route is
+        decided per record."""
+        out = capture()
+        log.info("before", password="hunter2", n=1)
+        log.info("before", n=1)
+        keep = Keep()
+        logging.getLogger("app").addHandler(keep)
+        try:
+            log.info("after", n=2)
+            log.info("after", password="hunter2", n=3)
+        finally:
+            logging.getLogger("app").removeHandler(keep)
+        log.info("removed", n=4)
+        assert [(r.getMessage(), r.fields) for r in keep.records] == [
+            ("after", {"n": 2}), ("after", {"password": "[REDACTED]", "n": 3})]
+        assert [r["event"] for r in out.records()] == ["before", "before", "after", "after", "removed"]
+
+    def test_logging_keywords_never_pass_as_plain_fields(self, log):
+        """exc_info and stack_info are logging's keywords in a call, even when a bound
+        logger has made a key tuple of that name known; exception() always attaches."""
+        out = capture()
+        log.info("plain", n=1)  # the levels are looked up: the next calls may take the plain path
+        log.error("plain", n=1)
+        log.bind(stack_info="bound").info("bound")
+        log.info("call", stack_info=True)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("caught", n=1)
+            log.info("caught", exc_info=True)
+        plain, error, bound, call, caught, info = out.records()
+        assert bound["stack_info"] == "bound" and "stack" not in bound
+        assert "stack_info" not in call and "Stack (most recent call last)" in call["stack"]
+        assert "exception" not in plain and "exception" not in error
+        assert "ValueError: boom" in caught["exception"] and "ValueError: boom" in info["exception"]
+
+    def test_plain_call_with_a_foreign_handler_of_bad_level(self, log):
+        """A foreign handler whose level is not a number makes the route check raise: the
+        call does not raise, the record is counted and reported."""
+        out = capture()
+        log.info("warm", n=1)
+        keep = Keep()
+        keep.level = "bad"
+        logging.getLogger("app").addHandler(keep)
+        try:
+            log.info("call", n=1)
+        finally:
+            logging.getLogger("app").removeHandler(keep)
+        log.info("next", n=1)
+        records = out.records()
+        assert [r["event"] for r in records if r["event"] != "logs_dropped"] == ["warm", "next"]
+        assert [r["count"] for r in records if r["event"] == "logs_dropped"] == [1]
+
 
 # ---------------------------------------------------------------------------
 # Configuration
