@@ -1307,12 +1307,14 @@ class _Sanitizer:
 class _EmojiSet:
     """One field's markers: ``[emoji]`` per value, made once (a line asks for one per record)."""
 
-    __slots__ = ("field", "_texts", "_other")
+    __slots__ = ("field", "_texts", "_other", "spaced")
 
     def __init__(self, field: str, mapping: Mapping[str, str], default: str) -> None:
         self.field = field
         self._texts = {value: "[%s]" % emoji for value, emoji in mapping.items()}
         self._other = "[%s]" % default
+        #: what a line holds when this set's marker is its only one: (texts, other), space after
+        self.spaced = ({value: text + " " for value, text in self._texts.items()}, self._other + " ")
 
     def marker(self, value: Any) -> str:
         return self._texts.get(value, self._other) if type(value) is str else self._other
@@ -1368,11 +1370,14 @@ class _Plan:
     ``keys``: per field, the text before its value (`` name=`` in text formats).
     ``secret``: per field, whether its value is redacted (None when none is).
     ``emoji``: (key, set) pairs for the fields that add markers.
+    ``marker``: when one field adds a marker, (key, texts, other): the marker
+    is ``texts.get(fields[key], other)``, its space included (a plain value
+    that is not a str never matches a text); None otherwise.
     ``template``: text formats' ``%`` template for all the values at once, the
     redacted ones swallowed by ``%.0s``.
     """
 
-    __slots__ = ("names", "keys", "secret", "emoji", "plain", "template", "count")
+    __slots__ = ("names", "keys", "secret", "emoji", "marker", "plain", "template", "count")
 
     def __init__(self, names: tuple, keys: tuple, secret: tuple | None, emoji: tuple,
                  renamed: bool) -> None:
@@ -1380,6 +1385,7 @@ class _Plan:
         self.keys = keys
         self.secret = secret
         self.emoji = emoji
+        self.marker = (emoji[0][0], *emoji[0][1].spaced) if len(emoji) == 1 else None
         self.plain = secret is None and not renamed  # the fields can be written as they are
         self.count = len(names)
         hidden = secret or repeat(False)
@@ -1721,8 +1727,10 @@ class _KeyValueFormat(_Format):
                         if not lo <= created < hi:
                             stamp = self.local_stamp(created)
                             lo, hi = self._lo, self._hi
-                        line = (f"{stamp} {tags.get(levelno) or self._level_tag(levelno)} "
-                                f"{self.markers(plan, fields) if plan.emoji else ''}{event}"
+                        marker = plan.marker
+                        markers = (marker[1].get(fields[marker[0]], marker[2]) if marker is not None
+                                   else self.markers(plan, fields) if plan.emoji else "")
+                        line = (f"{stamp} {tags.get(levelno) or self._level_tag(levelno)} {markers}{event}"
                                 f"{names.get(name) or self._name(name)}{text}\n")
                         if len(line) <= limit:
                             append(line)
@@ -1850,12 +1858,70 @@ class _JsonFormat(_Format):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._levels: dict[str, str] = {}
+        self._level_texts: dict[int, str] = {}
 
     def key_text(self, name: str) -> str:
         return name
 
     def callsite_part(self, callsite: str) -> str:
         return ',"callsite":' + self.string(callsite)
+
+    def render_all(self, entries: list) -> list:
+        """Return the lines of a batch of entries, as ``render()`` makes each.
+
+        The common entry is written in this one loop: a plain dict of fields
+        (not shared, not copied) with no secret key, no traceback, a level and
+        a logger seen before, in the second the stamp was made for. Any other
+        entry, and every entry when values are checked one by one (``strict``)
+        or a callsite is written, goes to ``render()``.
+        """
+        render = self.render
+        if self.strict or self.callsite:
+            return [render(entry) for entry in entries]
+        lines: list = []
+        append = lines.append
+        plans, names, levels, events = self._plans, self._names, self._level_texts, self._events
+        most, limit, encode = self.max_fields, self.max_value_length, _json_text
+        lo, hi, stamp = self._lo, self._hi, self._stamp
+        for entry in entries:
+            created, levelno, name, event, fields, exc_text, stack, _, _ = entry
+            try:
+                if type(fields) is dict and exc_text is None and stack is None and len(fields) <= most:
+                    keys = tuple(fields)
+                    plan = plans.get(keys) or self.plan(keys)
+                    if plan.secret is None:
+                        body = encode(fields if plan.plain else dict(zip(plan.names, fields.values())))
+                        if not lo <= created < hi:
+                            self.utc_stamp(created)
+                            lo, hi, stamp = self._lo, self._hi, self._stamp
+                        marker = plan.marker
+                        if marker is not None:
+                            event = self.string(marker[1].get(fields[marker[0]], marker[2]) + event)
+                        elif plan.emoji:
+                            event = self.string(self.markers(plan, fields) + event)
+                        else:
+                            event = events.get(event) or self._event(event)
+                        line = ('{"timestamp":"%s%06dZ","level":%s,"logger":%s,"event":%s%s%s\n' % (
+                            stamp, (created - lo) * 1e6, levels.get(levelno) or self._level_text(levelno),
+                            names.get(name) or self._name(name), event, "," if fields else "", body[1:]))
+                        if len(line) <= limit:
+                            append(line)
+                            continue
+            except RecursionError:
+                raise
+            except Exception:  # render() takes it the careful way
+                pass
+            append(render(entry))
+            lo, hi, stamp = self._lo, self._hi, self._stamp
+        return lines
+
+    def _level_text(self, levelno: int) -> str:
+        """The JSON string of a level number's name, kept per number (bounded)."""
+        level = _LEVEL_LABELS.get(levelno) or _level_label(levelno)
+        text = self._levels.get(level) or self._level(level)
+        if len(self._level_texts) < 256:
+            self._level_texts[levelno] = text
+        return text
 
     def fields_part(self, fields: dict, plan: _Plan, plain: bool) -> str:
         if plan.secret is not None:
@@ -2122,14 +2188,14 @@ _UNSAFE_UTF8 = _Pattern(
     rb"|\xe1\xa0\x8e|\xe2\x80[\x8b-\x8f\xa8-\xae]|\xe2\x81[\xa0-\xaf]|\xef\xbb\xbf|\xef\xbf[\xb9-\xbb]"
     rb"|\xf0\x91\x82\xbd|\xf0\x91\x83\x8d|\xf0\x93\x90[\xb0-\xbf]|\xf0\x9b\xb2[\xa0-\xa3]"
     rb"|\xf0\x9d\x85[\xb3-\xba]|\xf3\xa0[\x80\x81]")
-#: The printable ASCII bytes and the newline: deleted from a batch, they leave its
+#: The printable ASCII bytes: deleted from a batch, they leave its newlines, its
 #: unsafe bytes and its other characters, whole (UTF-8 never splits one), which is
 #: all the pattern above needs to search.
-_SAFE_ASCII = bytes(range(0x20, 0x7f)) + b"\n"
-#: The first bytes of those sequences: a batch with none of them (most non-English
-#: text) is not searched at all.
-_UNSAFE_UTF8_LEADS = (b"\xc2", b"\xd8", b"\xdb", b"\xdc", b"\xe0", b"\xe1", b"\xe2", b"\xef",
-                      b"\xf0", b"\xf3")
+_SAFE_ASCII = bytes(range(0x20, 0x7f))
+#: The first bytes of those sequences (two where emoji share the first): a batch
+#: with none of them (most non-English text, emoji) is not searched at all.
+_UNSAFE_UTF8_LEADS = (b"\xc2", b"\xd8", b"\xdb", b"\xdc", b"\xe0", b"\xe1", b"\xe2\x80", b"\xe2\x81",
+                      b"\xef\xbb", b"\xef\xbf", b"\xf0\x91", b"\xf0\x93", b"\xf0\x9b", b"\xf0\x9d", b"\xf3")
 
 
 #: Batches smaller than this are rendered with every value checked instead.
@@ -2146,10 +2212,10 @@ def _safe_bytes(text: str, lines: int) -> bytes | None:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate
         return None
-    if data.count(b"\n") != lines:
+    rest = data.translate(None, _SAFE_ASCII)  # one pass over the batch: mostly its newlines
+    if rest.count(b"\n") != lines:
         return None
-    rest = data.translate(None, _SAFE_ASCII)  # one pass over the batch; mostly empty
-    if rest and (len(rest.translate(None, _UNSAFE_BYTES)) != len(rest) or (
+    if len(rest) > lines and (len(rest.translate(None, _UNSAFE_BYTES)) != len(rest) or (
             any(lead in rest for lead in _UNSAFE_UTF8_LEADS) and _UNSAFE_UTF8.search(rest))):
         return None
     return data
