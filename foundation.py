@@ -541,6 +541,8 @@ _context_used = False
 #: take the plain path (``_level_method``): no sampler, no callsite, no interning.
 #: Empty otherwise. Set by ``configure()`` (``_decide_plain_path()``).
 _plain_keys: AbstractSet[tuple] = frozenset()
+#: Likewise (bound fields, call keys) pairs that join with no key in common (``_Redactor.joins``).
+_plain_joins: AbstractSet[tuple] = frozenset()
 
 
 def bind_context(**fields: Any) -> None:
@@ -940,6 +942,21 @@ def _new_entry(created: float, levelno: int, name: str, event: str, fields: dict
     return (created, levelno, name, event, fields, exc_text, stack, filename, lineno)
 
 
+def _fields_of(fields: dict | tuple) -> dict:
+    """An entry's fields as one dict.
+
+    A bound logger's plain call carries its fields joined, as (bound, call):
+    the writer renders the bound dict once and joins the call's text to it
+    (``_KeyValueFormat.render_all``). Every other reader takes them merged here,
+    as the gate would have merged them (later wins); a call with no fields
+    of its own carries the bound dict itself.
+    """
+    if type(fields) is not tuple:
+        return fields
+    bound, call = fields
+    return {**bound, **call} if call else bound
+
+
 def _entry_dict(entry: tuple) -> dict:
     """An entry as one flat dict: ``timestamp`` (epoch float), ``level``, ``logger``, ``event``,
     then the fields (a field named like one of those is written ``<name>_``), then
@@ -947,7 +964,7 @@ def _entry_dict(entry: tuple) -> dict:
     """
     created, levelno, name, event, fields, exc_text, stack = entry[:_STACK + 1]
     item = {"timestamp": created, "level": _level_label(levelno), "logger": name, "event": event}
-    for key, value in fields.items():
+    for key, value in _fields_of(fields).items():
         item[f"{key}_" if key in _LIBRARY_KEYS else key] = value
     if exc_text is not None:
         item["exception"] = exc_text
@@ -1086,6 +1103,17 @@ class _Redactor:
         self.clean: set[tuple] = {()}
         #: shared fields (bound, context) -> what handlers get of them
         self.shared: dict[_SharedFields, dict] = {}
+        #: (bound fields, call keys) pairs whose merged keys are clean, with no key in
+        #: common: a bound logger's plain call carries both dicts apart (``_fields_of()``)
+        self.joins: set[tuple] = set()
+
+    def learn_join(self, bound: _SharedFields, keys: tuple) -> None:
+        """Remember that ``bound`` and a call's ``keys`` join as a clean key tuple, if they do."""
+        merged = (*bound, *keys)
+        if merged in self.clean and len(set(merged)) == len(merged):
+            if len(self.joins) >= 1024:  # it holds the bound dicts: bounded
+                self.joins.clear()
+            self.joins.add((bound, keys))
 
     def shared_fields(self, fields: _SharedFields) -> dict:
         """``fields(fields)`` for a bound logger's shared dict, remembered under the dict (bounded)."""
@@ -1479,13 +1507,12 @@ class _Format:
         (hashed by identity).
         """
         created, levelno, name, event, fields, exc_text, stack, filename, lineno = entry
+        fields = _fields_of(fields)
         try:
             markers = part = ""
             if fields:
-                shared = type(fields) is _SharedFields
-                cached = self._fragments.get(fields) if shared else None
-                if cached is not None:
-                    markers, part = cached
+                if type(fields) is _SharedFields:
+                    markers, part = self._fragments.get(fields) or self.fragment(fields)
                 else:
                     if len(fields) > self.max_fields:
                         fields = self._cap_fields(fields)
@@ -1493,10 +1520,6 @@ class _Format:
                     if plan.emoji:
                         markers = self.markers(plan, fields)
                     part = self.fields_part(fields, plan, type(fields) is not _CopiedFields)
-                    if shared and len(part) <= 16 * _CACHED_TEXT:
-                        if len(self._fragments) >= 256:
-                            self._fragments = {}
-                        self._fragments[entry[_FIELDS]] = (markers, part)
             if self.callsite and lineno:
                 part = self.callsite_part("%s:%s" % (filename, lineno)) + part
             line = self.compose(created, _LEVEL_LABELS.get(levelno) or _level_label(levelno),
@@ -1507,13 +1530,26 @@ class _Format:
             raise
         except Exception:  # e.g. an int past the digit limit, NaN in JSON: the careful path
             pass
-        return self.careful_line(created, _level_label(levelno), name, event, entry[_FIELDS], exc_text,
+        return self.careful_line(created, _level_label(levelno), name, event, _fields_of(entry[_FIELDS]), exc_text,
                                  stack, _callsite_text(filename, lineno) if self.callsite else None)
 
     def render_all(self, entries: list) -> list:
         """Return the lines of a batch of entries, as ``render()`` makes each."""
         render = self.render
         return [render(entry) for entry in entries]
+
+    def fragment(self, shared: _SharedFields) -> tuple[str, str]:
+        """The markers and the text of a bound logger's (or the context's) fields, rendered
+        once: kept under the dict itself (hashed by identity), when short."""
+        fields = self._cap_fields(shared) if len(shared) > self.max_fields else shared
+        plan = self._plans.get(tuple(fields)) or self.plan(tuple(fields))
+        markers = self.markers(plan, fields) if plan.emoji else ""
+        part = self.fields_part(fields, plan, True)
+        if len(part) <= 16 * _CACHED_TEXT:
+            if len(self._fragments) >= 256:
+                self._fragments = {}
+            self._fragments[shared] = (markers, part)
+        return markers, part
 
     def careful_line(self, created: Any, level: Any, name: Any, event: Any, fields: dict,
                      exc_text: Any, stack: Any, callsite: Any = None) -> str:
@@ -1716,6 +1752,12 @@ class _KeyValueFormat(_Format):
         for entry in entries:
             created, levelno, name, event, fields, exc_text, stack, _, _ = entry
             try:
+                head = ""
+                if type(fields) is tuple:  # (bound, call): the bound text is made once (_fields_of())
+                    bound, fields = fields
+                    markers, head = self._fragments.get(bound) or self.fragment(bound)
+                    if markers or len(bound) + len(fields) > most:
+                        fields = None  # render() orders the markers of both, caps the fields
                 if type(fields) is dict and exc_text is None and stack is None and len(fields) <= most:
                     keys = tuple(fields)
                     plan = plans.get(keys) or self.plan(keys)
@@ -1731,7 +1773,7 @@ class _KeyValueFormat(_Format):
                         markers = (marker[1].get(fields[marker[0]], marker[2]) if marker is not None
                                    else self.markers(plan, fields) if plan.emoji else "")
                         line = (f"{stamp} {tags.get(levelno) or self._level_tag(levelno)} {markers}{event}"
-                                f"{names.get(name) or self._name(name)}{text}\n")
+                                f"{names.get(name) or self._name(name)}{head}{text}\n")
                         if len(line) <= limit:
                             append(line)
                             continue
@@ -1886,6 +1928,8 @@ class _JsonFormat(_Format):
         for entry in entries:
             created, levelno, name, event, fields, exc_text, stack, _, _ = entry
             try:
+                if type(fields) is tuple:  # a bound logger's and the call's: merged for JSON
+                    fields = _fields_of(fields)
                 if type(fields) is dict and exc_text is None and stack is None and len(fields) <= most:
                     keys = tuple(fields)
                     plan = plans.get(keys) or self.plan(keys)
@@ -2469,6 +2513,7 @@ class _Output:
     def _processed(self, entry: tuple) -> dict | None:
         """The record's flat dict after the processors, or None when one dropped it."""
         created, levelno, name, text, fields, exc_text, stack, filename, lineno = entry
+        fields = _fields_of(fields)
         event = {"timestamp": created, "level": _level_label(levelno), "logger": name, "event": text}
         callsite = _callsite_text(filename, lineno) if self.format.callsite else None
         if callsite is not None:
@@ -3777,7 +3822,7 @@ def intern_stats() -> dict:
 
 def _buffered(entry: tuple) -> tuple:
     """``entry`` with the field ``buffered=True``: a kept record written late, by a flush."""
-    marked = (*entry[:_FIELDS], {**entry[_FIELDS], "buffered": True}, *entry[_FIELDS + 1:])
+    marked = (*entry[:_FIELDS], {**_fields_of(entry[_FIELDS]), "buffered": True}, *entry[_FIELDS + 1:])
     if type(entry) is _HeavyEntry:
         heavy = _HeavyEntry(marked)
         heavy.text = entry.text
@@ -4182,8 +4227,13 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
             # The plain record, in one frame: what _emit() makes of it, with its
             # decisions taken once (see _plain_keys and Logger._plain).
             bound = self._bound
-            merged = fields if bound is _NO_FIELDS else {**bound.fields, **fields}
-            if tuple(merged) in _plain_keys:  # no secret, no logging keyword
+            if bound is _NO_FIELDS:
+                merged = fields
+                known = tuple(fields) in _plain_keys  # no secret, no logging keyword
+            else:  # joined, not merged: the writer renders the bound part once (_fields_of())
+                merged = (bound.fields, fields)
+                known = (bound.fields, tuple(fields)) in _plain_joins  # ... and no key in common
+            if known:
                 text = len(event) + bound.text
                 for value in fields.values():
                     kind = type(value)
@@ -4479,6 +4529,8 @@ class Logger:
                     interner = _state.interner
                     if interner is not None:  # only a record's own dict: a shared one's values are shared
                         interner.share_values(merged)
+            if bound is not _NO_FIELDS and ctx is _NO_FIELDS and self._plain and _plain_keys:
+                _state.redactor.learn_join(bound.fields, tuple(fields))  # the next such call is plain
             # When our handler is all the record would reach, no LogRecord is
             # made: nothing else could read it. The entry goes to the handler.
             handler = None
@@ -4666,7 +4718,7 @@ def _sole_handler(std: logging.Logger, level: int) -> Handler | None:
 def _record_from_entry(entry: tuple) -> _Record:
     """Rebuild a LogRecord from an entry (a batch whose route changed mid-block)."""
     created, levelno, name, event, fields, exc_text, stack, filename, lineno = entry
-    record = _Record(name, levelno, event, fields)
+    record = _Record(name, levelno, event, _fields_of(fields))
     record.created, record.exc_text, record.stack_info = created, exc_text, stack
     record.filename, record.lineno = filename, lineno
     return record
@@ -5240,9 +5292,10 @@ def _install(cfg: dict) -> None:
 
 def _decide_plain_path() -> None:
     """Let plain calls skip the gate's general path, or not (see ``_plain_keys``)."""
-    global _plain_keys
+    global _plain_keys, _plain_joins
     plain = _state.samplers is None and not _state.callsite and _state.interner is None
     _plain_keys = _state.redactor.clean if plain else frozenset()
+    _plain_joins = _state.redactor.joins if plain else frozenset()
 
 
 def _install_ring_buffer(handler: Handler, cfg: dict) -> None:

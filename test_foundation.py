@@ -4296,6 +4296,41 @@ class TestLoggerFacade:
         assert "exception" not in plain and "exception" not in error
         assert "ValueError: boom" in caught["exception"] and "ValueError: boom" in info["exception"]
 
+    def test_bound_plain_calls_reach_every_reader_whole(self, log):
+        """A bound logger's plain calls carry the bound and the call's fields apart; the
+        lines, the processors, a batch and the ring buffer all get them merged (call wins)."""
+        seen = []
+        out = capture(processors=[lambda d: seen.append(dict(d)) or d], ring_buffer=100)
+        bound = log.bind(req="r1", n=0)
+        for _ in range(2):  # the second of each takes the plain path
+            bound.info("call", n=1)
+            bound.info("only")
+            bound.info("same", req="r2")
+        with bound.batch(2) as batch:
+            for _ in range(2):
+                batch.info("batched", m=5)
+        assert foundation._plain_joins  # the plain path knew these joins
+        expected = [("call", "r1", 1), ("only", "r1", 0), ("same", "r2", 0)] * 2 + [("batched", "r1", 0)] * 2
+        assert [(r["event"], r["req"], r["n"]) for r in out.records()] == expected
+        assert [(d["event"], d["req"], d["n"]) for d in seen] == expected
+        recent = foundation.get_ring_buffer().get_recent()
+        assert [(d["event"], d["req"], d["n"]) for d in recent] == expected
+        assert [list(d)[4:] for d in recent[:3]] == [["req", "n"], ["req", "n"], ["req", "n"]]
+        assert [d.get("m") for d in recent[-2:]] == [5, 5]
+
+    def test_bound_plain_calls_follow_a_new_redaction(self, log):
+        """A join learned under one configuration is not trusted under the next: a bound key
+        that the new redaction covers is hidden on the very next call."""
+        out = capture()
+        bound = log.bind(tenant="acme")
+        bound.info("before", n=1)
+        bound.info("before", n=2)
+        out = capture(redact=["tenant"])
+        bound.info("after", n=3)
+        bound.info("after", n=4)
+        assert [(r["event"], r["tenant"]) for r in out.records()] == [
+            ("after", "[REDACTED]"), ("after", "[REDACTED]")]
+
     def test_plain_call_with_a_foreign_handler_of_bad_level(self, log):
         """A foreign handler whose level is not a number makes the route check raise: the
         call does not raise, the record is counted and reported."""
