@@ -2400,23 +2400,26 @@ class _Output:
             lines = self._render(items, True)
             if report is not None:
                 lines.insert(0, report)
-            data = "".join(lines).encode("utf-8", "backslashreplace")
-        self._send(lines, data, unreported if report is not None else 0)
+            text = "".join(lines)
+            data = text.encode("utf-8", "backslashreplace")
+        self._send(lines, data, unreported if report is not None else 0, text)
 
-    def _send(self, lines: list, data: bytes, reported: int = 0) -> bool:
+    def _send(self, lines: list, data: bytes, reported: int = 0, text: str | None = None) -> bool:
         """Write one batch and count its records written or dropped; True if the write returned.
 
         ``reported``: the count of the drop report that leads the batch, if one
         does. A report that cannot be written is no record: its count waits
         for the next write. Not swallowed (counted first): RecursionError,
-        KeyboardInterrupt, SystemExit.
+        KeyboardInterrupt, SystemExit. ``text``: the lines joined, when the caller has it.
         """
         count = len(lines) - (1 if reported else 0)
+        if text is None:
+            text = lines[0] if len(lines) == 1 else "".join(lines)
         self.in_sink = count
         try:
             if self.sink.broken:
                 raise _SinkBroken
-            self.sink.write(lines[0] if len(lines) == 1 else "".join(lines), data)
+            self.sink.write(text, data)
         except BaseException as exc:
             self.in_sink = 0
             if len(lines) > 1 and isinstance(exc, Exception) and not isinstance(
