@@ -4219,14 +4219,16 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
 
     def method(self: Logger, event: Any, /, *args: Any, **fields: Any) -> None:
         try:
-            enabled = self._cache[level]
-        except KeyError:
-            enabled = None  # not looked up yet: the gate asks logging
-        if not enabled:
-            if enabled is False and level < _keep_from:
+            if self._cache[level]:
+                enabled = True
+            elif level < _keep_from:
                 return
-        elif (plain and self._plain and not args and type(event) is str
-              and (not _context_used or _context.get() is _NO_FIELDS)):
+            else:
+                enabled = False  # kept by the ring buffer only: the gate
+        except KeyError:
+            enabled = False  # not looked up yet: the gate asks logging
+        if (enabled and plain and self._plain and not args and type(event) is str
+                and (not _context_used or _context.get() is _NO_FIELDS)):
             # The plain record, in one frame: what _emit() makes of it, with its
             # decisions taken once (see _plain_keys and Logger._plain).
             bound = self._bound
