@@ -1736,16 +1736,21 @@ class _KeyValueFormat(_Format):
         """Return the lines of a batch of entries, as ``render()`` makes each.
 
         The common entry is written in this one loop: a plain dict of fields
-        (not shared, not copied) whose values make a safe line through the
-        plan's template, no traceback, and a level, a logger and a millisecond
-        seen before. Any other entry, and every entry when values are checked
-        one by one (``strict``) or a callsite is written, goes to ``render()``.
+        (not shared, not copied), or a bound logger's and the call's joined,
+        with no traceback. The fields' text of every line made here is checked
+        once, joined (``fields_part()``'s check for the whole batch); if a value
+        needs quoting, every line is made again by ``render()``. Any other
+        entry, and every entry when values are checked one by one (``strict``)
+        or a callsite is written, goes to ``render()``.
         """
         render = self.render
         if self.strict or self.callsite:
             return [render(entry) for entry in entries]
         lines: list = []
         append = lines.append
+        texts: list = []  # the fields' text of each line made here: checked once, joined
+        keep = texts.append
+        count = 0  # ... and how many fields they hold
         plans, names, tags = self._plans, self._names, self._level_tags
         most, limit = self.max_fields, self.max_value_length
         lo, hi, stamp = self._lo, self._hi, self._stamp_text
@@ -1762,28 +1767,32 @@ class _KeyValueFormat(_Format):
                     keys = tuple(fields)
                     plan = plans.get(keys) or self.plan(keys)
                     text = plan.template % tuple(fields.values())
-                    count = plan.count
-                    # fields_part()'s check: each value added one space and one "=", none is empty
-                    if (text.count(" ") == count and text.count("=") == count and '"' not in text
-                            and "= " not in text and text[-1:] != "="):
-                        if not lo <= created < hi:
-                            stamp = self.local_stamp(created)
-                            lo, hi = self._lo, self._hi
-                        marker = plan.marker
-                        markers = (marker[1].get(fields[marker[0]], marker[2]) if marker is not None
-                                   else self.markers(plan, fields) if plan.emoji else "")
-                        line = (f"{stamp} {tags.get(levelno) or self._level_tag(levelno)} {markers}{event}"
-                                f"{names.get(name) or self._name(name)}{head}{text}\n")
-                        if len(line) <= limit:
-                            append(line)
-                            continue
+                    if not lo <= created < hi:
+                        stamp = self.local_stamp(created)
+                        lo, hi = self._lo, self._hi
+                    marker = plan.marker
+                    markers = (marker[1].get(fields[marker[0]], marker[2]) if marker is not None
+                               else self.markers(plan, fields) if plan.emoji else "")
+                    line = (f"{stamp} {tags.get(levelno) or self._level_tag(levelno)} {markers}{event}"
+                            f"{names.get(name) or self._name(name)}{head}{text}\n")
+                    if len(line) <= limit:
+                        append(line)
+                        keep(text)
+                        count += plan.count
+                        continue
             except RecursionError:
                 raise
             except Exception:  # render() takes it the careful way
                 pass
             append(render(entry))
             lo, hi, stamp = self._lo, self._hi, self._stamp_text
-        return lines
+        # fields_part()'s check, once for the batch: each value added one space and one
+        # "=", none is empty, none holds a quote. Else each line is made on its own.
+        text = "".join(texts)
+        if (text.count(" ") == count and text.count("=") == count and '"' not in text
+                and "= " not in text and text[-1:] != "="):
+            return lines
+        return [render(entry) for entry in entries]
 
     def _level_tag(self, levelno: int) -> str:
         """The ``[info    ]`` of a level number, kept per number (bounded)."""

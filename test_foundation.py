@@ -2116,6 +2116,24 @@ TRUNCATED = re.compile(r"(?s)(.*)…\[truncated (\d+) chars\]")
 
 class TestRendering:
     # -- layouts -------------------------------------------------------------
+    @pytest.mark.parametrize("value", ["x y", "a=b", 'say "hi"', "", "end="])
+    def test_one_value_to_quote_in_a_batch(self, value):
+        """Lines written together are checked together: one value that needs quoting is
+        quoted, the others are not, and every line reads back, in order."""
+        sink = GateSink()
+        foundation.configure(stream=sink, format="key_value")
+        wait_writer_held(sink)
+        log = foundation.get_logger("app")
+        for i in range(20):
+            log.info("e", i=i, v=value if i == 7 else f"ok{i}", w=1)
+        sink.gate.set()
+        assert foundation.flush(WAIT) is True
+        lines = sink.lines()[1:]
+        assert [[(k, unquote(v)) for k, v in text_fields(line)] for line in lines] == [
+            [("i", str(i)), ("v", value if i == 7 else f"ok{i}"), ("w", "1")] for i in range(20)]
+        assert [line.count('"') for line in lines] == [0] * 7 + [lines[7].count('"')] + [0] * 12
+        assert lines[7].count('"') >= 2
+
     def test_key_value_layout(self):
         """key_value: local time with milliseconds, level padded to 8, event, then key=value."""
         out = capture(format="key_value")
