@@ -1921,10 +1921,10 @@ class _JsonFormat(_Format):
         """Return the lines of a batch of entries, as ``render()`` makes each.
 
         The common entry is written in this one loop: a plain dict of fields
-        (not shared, not copied) with no secret key, no traceback, a level and
-        a logger seen before, in the second the stamp was made for. Any other
-        entry, and every entry when values are checked one by one (``strict``)
-        or a callsite is written, goes to ``render()``.
+        (not shared, not copied; a bound logger's and the call's are merged)
+        with no secret key and no traceback. Any other entry, and every entry
+        when values are checked one by one (``strict``) or a callsite is
+        written, goes to ``render()``.
         """
         render = self.render
         if self.strict or self.callsite:
