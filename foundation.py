@@ -4233,10 +4233,10 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
             elif level < _keep_from:
                 return
             else:
-                enabled = False  # kept by the ring buffer only: the gate
+                enabled = False  # below the output level: kept by the ring buffer only
         except KeyError:
-            enabled = False  # not looked up yet: the gate asks logging
-        if (enabled and plain and self._plain and not args and type(event) is str
+            enabled = None  # not looked up yet: the gate asks logging
+        if (enabled is not None and plain and self._plain and not args and type(event) is str
                 and (not _context_used or _context.get() is _NO_FIELDS)):
             # The plain record, in one frame: what _emit() makes of it, with its
             # decisions taken once (see _plain_keys and Logger._plain).
@@ -4260,8 +4260,15 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
                 else:
                     if text <= _LIGHT_TEXT and "://" not in event:
                         entry = (_time(), level, self.name, event, merged, None, None, _NO_FILE, 0)
-                        collect = self._collect
-                        if collect is None:
+                        if not enabled:  # kept only, as the gate keeps it (see _RingOnly)
+                            ring, std = _state.ring_only, self._std
+                            if ring is not None and not (std.disabled or std.filters or ring.handler.filters
+                                                         or _MANAGER.disable >= level):
+                                ring.append(entry)
+                                ring.unwritten(entry)
+                                ring.count()
+                                return
+                        elif self._collect is None:
                             try:
                                 handler = _sole_handler(self._std, level)
                             except Exception:  # a foreign handler's bad level: the gate reports it
@@ -4270,6 +4277,7 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
                                 handler.put_entry(entry)
                                 return
                         elif self._direct:
+                            collect = self._collect
                             collect.append(entry)
                             if len(collect) >= self._size:
                                 self._full()
@@ -4307,6 +4315,11 @@ async def _emit_when_room(logger: Logger, level: int, event: Any, args: tuple, f
         if exc_info is True:
             exc_info = sys.exc_info()  # before the await can lose it
         await handler.wait_for_cancellable_room(1)
+    if exc_info is None and not stack_info:
+        method = _PLAIN_METHODS.get(level)
+        if method is not None:  # the level method: its plain path when the record can take it
+            method(logger, event, *args, **fields)
+            return
     logger._emit(level, event, args, fields, exc_info, stack_info)
 
 
@@ -4656,6 +4669,11 @@ class Logger:
         finally:
             await batch.hand_off_async()
 
+
+#: The level methods by level, for the async twins (``_emit_when_room()``); not exception().
+_PLAIN_METHODS = {level: getattr(Logger, name) for name, level in (
+    ("trace", TRACE), ("debug", DEBUG), ("info", INFO), ("warning", WARNING), ("error", ERROR),
+    ("critical", CRITICAL))}
 
 _LEVEL_METHODS = {"trace": TRACE, "debug": DEBUG, "info": INFO, "warning": WARNING,
                   "error": ERROR, "critical": CRITICAL, "exception": ERROR}

@@ -6832,6 +6832,33 @@ class TestRingBuffer:
             ("quiet", "app", 1), ("loud", "app", 2), ("plain-warning", "plain", 3)]
         assert foundation.get_ring_buffer().total == 3
 
+    def test_kept_only_where_a_written_record_would_pass(self, log):
+        """A record below the output level is kept only where a written one would get
+        through: not from a disabled logger, not under logging.disable(), not past a
+        filter of the logger or of the handler."""
+        capture(mode="sync", level="INFO", ring_buffer=100, flush_level=None)
+        std = logging.getLogger("app")
+        log.debug("warm", n=0)
+        log.debug("kept", n=1)  # the plain path: its level is looked up
+        std.disabled = True
+        log.debug("logger-off", n=2)
+        std.disabled = False
+        log.debug("on-again", n=3)
+        logging.disable(logging.DEBUG)
+        try:
+            log.debug("logging-disabled", n=4)
+        finally:
+            logging.disable(logging.NOTSET)
+        for where in (std, foundation._state.handler):
+            reject = logging.Filter("nothing-matches")
+            where.addFilter(reject)
+            try:
+                log.debug("filtered", n=5)
+            finally:
+                where.removeFilter(reject)
+        log.debug("after", n=6)
+        assert self.events(foundation.get_ring_buffer().get_recent()) == ["warm", "kept", "on-again", "after"]
+
     def test_ring_buffer_level_bounds_what_is_kept(self, log):
         """ring_buffer_level="INFO" with level="WARNING": INFO is kept (not written), DEBUG is neither;
         the ERROR then writes the kept INFO first."""
