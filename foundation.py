@@ -856,9 +856,10 @@ def _adopt(record: logging.LogRecord, sanitizer: _Sanitizer | None = None) -> _R
 
 
 #: What the writer needs of a record: the entry, a tuple of plain values the
-#: queue carries (made by ``_entry()``, or ``_new_entry()`` where no record is made). A queued tuple of untracked values
-#: is untracked by the first young garbage collection, so records waiting in
-#: the queue cost the collector nothing, and the record itself dies at once.
+#: queue carries (made by ``_entry()``, or ``_new_entry()`` where no record is
+#: made), so that the record itself dies at once. The fields are a dict (or a
+#: bound logger's and the call's, see ``_fields_of()``): the collector keeps
+#: tracking an entry while it waits in the queue.
 _CREATED, _LEVELNO, _NAME, _EVENT, _FIELDS, _EXC_TEXT, _STACK, _FILENAME, _LINENO = range(9)
 
 
