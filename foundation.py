@@ -4237,8 +4237,8 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
                 enabled = False  # below the output level: kept by the ring buffer only
         except KeyError:
             enabled = None  # not looked up yet: the gate asks logging
-        if (enabled is not None and plain and self._plain and not args and type(event) is str
-                and (not _context_used or _context.get() is _NO_FIELDS)):
+        if (_plain_keys and enabled is not None and plain and self._plain and not args
+                and type(event) is str and (not _context_used or _context.get() is _NO_FIELDS)):
             # The plain record, in one frame: what _emit() makes of it, with its
             # decisions taken once (see _plain_keys and Logger._plain).
             bound = self._bound
