@@ -4304,7 +4304,8 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
 
 async def _emit_when_room(logger: Logger, level: int, event: Any, args: tuple, fields: dict,
                           exc_info: Any, stack_info: bool) -> None:
-    """What every async call does: wait on the event loop for room, then the gate (``_emit()``).
+    """What every async call does: wait on the event loop for room, then the level method
+    (its plain path, see ``_level_method()``) or, with an exception or a stack, the gate.
 
     Only with a full queue (``overflow="block"``) does it wait, so that the
     gate never blocks the loop; a record whose level is off does not wait. A
@@ -4671,13 +4672,11 @@ class Logger:
             await batch.hand_off_async()
 
 
-#: The level methods by level, for the async twins (``_emit_when_room()``); not exception().
-_PLAIN_METHODS = {level: getattr(Logger, name) for name, level in (
-    ("trace", TRACE), ("debug", DEBUG), ("info", INFO), ("warning", WARNING), ("error", ERROR),
-    ("critical", CRITICAL))}
-
 _LEVEL_METHODS = {"trace": TRACE, "debug": DEBUG, "info": INFO, "warning": WARNING,
                   "error": ERROR, "critical": CRITICAL, "exception": ERROR}
+#: The level methods by level, for the async twins (``_emit_when_room()``); not exception().
+_PLAIN_METHODS = {level: getattr(Logger, name) for name, level in _LEVEL_METHODS.items()
+                  if name != "exception"}
 for _name, _level in _LEVEL_METHODS.items():
     setattr(Logger, "a" + _name, _async_method(_level, "a" + _name, _name == "exception" or None))
 del _name, _level
