@@ -541,8 +541,9 @@ _context_used = False
 #: take the plain path (``_level_method``): no sampler, no callsite, no interning.
 #: Empty otherwise. Set by ``configure()`` (``_decide_plain_path()``).
 _plain_keys: AbstractSet[tuple] = frozenset()
-#: Likewise (bound fields, call keys) pairs that join with no key in common (``_Redactor.joins``).
-_plain_joins: AbstractSet[tuple] = frozenset()
+#: Likewise, per bound fields, the call key tuples that join them with no key in common
+#: (``_Redactor.joins``).
+_plain_joins: Mapping[_SharedFields, AbstractSet[tuple]] = {}
 
 
 def bind_context(**fields: Any) -> None:
@@ -1104,17 +1105,23 @@ class _Redactor:
         self.clean: set[tuple] = {()}
         #: shared fields (bound, context) -> what handlers get of them
         self.shared: dict[_SharedFields, dict] = {}
-        #: (bound fields, call keys) pairs whose merged keys are clean, with no key in
-        #: common: a bound logger's plain call carries both dicts apart (``_fields_of()``)
-        self.joins: set[tuple] = set()
+        #: bound fields -> the call key tuples whose keys, merged with the bound ones,
+        #: are clean, with no key in common: a bound logger's plain call carries both
+        #: dicts apart (``_fields_of()``). Looked up by the dict (hashed by identity),
+        #: then by the call's keys: cheaper than a pair. Cleared in place, never replaced.
+        self.joins: dict[_SharedFields, set[tuple]] = {}
 
     def learn_join(self, bound: _SharedFields, keys: tuple) -> None:
         """Remember that ``bound`` and a call's ``keys`` join as a clean key tuple, if they do."""
         merged = (*bound, *keys)
         if merged in self.clean and len(set(merged)) == len(merged):
-            if len(self.joins) >= 1024:  # it holds the bound dicts: bounded
-                self.joins.clear()
-            self.joins.add((bound, keys))
+            known = self.joins.get(bound)
+            if known is None:
+                if len(self.joins) >= 256:  # it holds the bound dicts: bounded
+                    self.joins.clear()
+                known = self.joins[bound] = set()
+            if len(known) < 64:
+                known.add(keys)
 
     def shared_fields(self, fields: _SharedFields) -> dict:
         """``fields(fields)`` for a bound logger's shared dict, remembered under the dict (bounded)."""
@@ -1513,7 +1520,7 @@ class _Format:
             markers = part = ""
             if fields:
                 if type(fields) is _SharedFields:
-                    markers, part = self._fragments.get(fields) or self.fragment(fields)
+                    markers, part, _ = self._fragments.get(fields) or self.fragment(fields)
                 else:
                     if len(fields) > self.max_fields:
                         fields = self._cap_fields(fields)
@@ -1539,18 +1546,24 @@ class _Format:
         render = self.render
         return [render(entry) for entry in entries]
 
-    def fragment(self, shared: _SharedFields) -> tuple[str, str]:
+    def fragment(self, shared: _SharedFields) -> tuple[str, str, int]:
         """The markers and the text of a bound logger's (or the context's) fields, rendered
-        once: kept under the dict itself (hashed by identity), when short."""
+        once, and the room they leave: kept under the dict itself (hashed by identity), when short.
+
+        The room is how many fields a call may add to them and still be joined
+        as it is (``render_all()``): none (-1) when they have markers, which
+        ``render()`` orders with the call's; else what ``max_fields`` leaves.
+        """
         fields = self._cap_fields(shared) if len(shared) > self.max_fields else shared
         plan = self._plans.get(tuple(fields)) or self.plan(tuple(fields))
         markers = self.markers(plan, fields) if plan.emoji else ""
         part = self.fields_part(fields, plan, True)
+        made = (markers, part, -1 if markers else self.max_fields - len(shared))
         if len(part) <= 16 * _CACHED_TEXT:
             if len(self._fragments) >= 256:
                 self._fragments = {}
-            self._fragments[shared] = (markers, part)
-        return markers, part
+            self._fragments[shared] = made
+        return made
 
     def careful_line(self, created: Any, level: Any, name: Any, event: Any, fields: dict,
                      exc_text: Any, stack: Any, callsite: Any = None) -> str:
@@ -1758,13 +1771,11 @@ class _KeyValueFormat(_Format):
         for entry in entries:
             created, levelno, name, event, fields, exc_text, stack, _, _ = entry
             try:
-                head = ""
+                head, room = "", most
                 if type(fields) is tuple:  # (bound, call): the bound text is made once (_fields_of())
                     bound, fields = fields
-                    markers, head = self._fragments.get(bound) or self.fragment(bound)
-                    if markers or len(bound) + len(fields) > most:
-                        fields = None  # render() orders the markers of both, caps the fields
-                if type(fields) is dict and exc_text is None and stack is None and len(fields) <= most:
+                    _, head, room = self._fragments.get(bound) or self.fragment(bound)
+                if type(fields) is dict and exc_text is None and stack is None and len(fields) <= room:
                     keys = tuple(fields)
                     plan = plans.get(keys) or self.plan(keys)
                     text = plan.template % tuple(fields.values())
@@ -4246,8 +4257,9 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
                 merged = fields
                 known = tuple(fields) in _plain_keys  # no secret, no logging keyword
             else:  # joined, not merged: the writer renders the bound part once (_fields_of())
-                merged = (bound.fields, fields)
-                known = (bound.fields, tuple(fields)) in _plain_joins  # ... and no key in common
+                shared = bound.fields
+                merged = (shared, fields)
+                known = tuple(fields) in _plain_joins.get(shared, ())  # ... and no key in common
             if known:
                 text = len(event) + bound.text
                 for value in fields.values():
@@ -5327,7 +5339,7 @@ def _decide_plain_path() -> None:
     global _plain_keys, _plain_joins
     plain = _state.samplers is None and not _state.callsite and _state.interner is None
     _plain_keys = _state.redactor.clean if plain else frozenset()
-    _plain_joins = _state.redactor.joins if plain else frozenset()
+    _plain_joins = _state.redactor.joins if plain else {}
 
 
 def _install_ring_buffer(handler: Handler, cfg: dict) -> None:

@@ -4335,6 +4335,26 @@ class TestLoggerFacade:
         assert [(d["event"], d["req"], d["n"]) for d in recent] == expected
         assert [list(d)[4:] for d in recent[:3]] == [["req", "n"], ["req", "n"], ["req", "n"]]
         assert [d.get("m") for d in recent[-2:]] == [5, 5]
+    def test_bound_plain_calls_past_max_fields_and_many_key_tuples(self, log):
+        """Joined lines keep max_fields over the bound and the call's fields together; a bound
+        logger called with many key tuples keeps a bounded memory of them, and every line whole."""
+        out = capture(format="key_value", max_fields=4, emoji=False)
+        bound = log.bind(a=1, b=2, c=3)
+        with bound.batch(300) as batch:  # handed over together: rendered as one batch
+            for _ in range(10):  # the first call of each key tuple learns it, the next join
+                batch.info("fits", d=4)
+                batch.info("over", d=4, e=5)
+            for i in range(100):
+                batch.info("many", **{f"k{i}": i})
+                batch.info("many", **{f"k{i}": i})
+        lines = out.lines()
+        assert len(lines) == 220
+        assert all(line.endswith(" fits [app] a=1 b=2 c=3 d=4") for line in lines[:20:2])
+        assert all(line.endswith(" over [app] a=1 b=2 c=3 d=4 fields_dropped=1") for line in lines[1:20:2])
+        for i in range(200):
+            assert lines[20 + i].endswith(f" many [app] a=1 b=2 c=3 k{i // 2}={i // 2}"), lines[20 + i]
+        joins = foundation._state.redactor.joins
+        assert 0 < sum(map(len, joins.values())) <= 64
 
     def test_bound_plain_calls_follow_a_new_redaction(self, log):
         """A join learned under one configuration is not trusted under the next: a bound key
