@@ -3179,6 +3179,24 @@ class TestWriter:
         seqs = [r["seq"] for r in records if r["event"] == "event"]
         assert seqs == sorted(seqs) and len(seqs) == 100 - stats["dropped"]
 
+    def test_a_drop_storm_is_counted_exactly_with_bounded_memory(self, gate, log):
+        """Thousands of drops (several folds of the counts): every one counted and reported,
+        the adds waiting to be folded stay bounded, and the writer, told once, takes the rest."""
+        foundation.configure(stream=gate, format="json", overflow="drop", queue_size=5)
+        wait_writer_held(gate)
+        storm = 3 * foundation._FOLD_AFTER
+        for i in range(storm):
+            log.info("event", seq=i)
+            assert len(foundation._LEDGER._tally._pending) <= foundation._FOLD_AFTER + 1
+        gate.gate.set()
+        assert foundation.flush(WAIT) is True
+        stats = foundation.stats()
+        records = gate.records()
+        reports = [r["count"] for r in records if r["event"] == "logs_dropped"]
+        assert stats["dropped"] >= storm - 6
+        assert stats["written"] + stats["dropped"] == stats["emitted"] == storm + 1 + len(reports)
+        assert sum(reports) == stats["dropped"]
+
     def test_block_mode_waits_for_room_and_loses_nothing(self, gate, log):
         """overflow="block": a producer facing a full queue waits; nothing is dropped or lost."""
         foundation.configure(stream=gate, format="json", overflow="block", queue_size=2)
