@@ -4039,6 +4039,11 @@ class _RingOnly:
 
 
 _MANAGER = logging.Logger.manager  #: logging's, whose ``disable`` is ``logging.disable()``'s level
+#: Whether ``_MANAGER.disable`` is a property over ``_MANAGER._disable`` (3.9 to 3.13):
+#: then the plain path reads the attribute, sparing the property's Python call (a
+#: sixteenth of a record only the ring keeps). Else it leaves such records to the gate.
+_DISABLE_READABLE = (isinstance(vars(logging.Manager).get("disable"), property)
+                     and type(getattr(_MANAGER, "_disable", None)) is int)
 
 #: ``as_entry`` in ``Logger._emit()`` for a record only the ring buffer keeps (truthy: an entry is made).
 _KEPT_ONLY = "kept only"
@@ -4290,8 +4295,9 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
                         entry = (_time(), level, self.name, event, merged, None, None, _NO_FILE, 0)
                         if not enabled:  # kept only, as the gate keeps it (see _RingOnly)
                             ring, std = _state.ring_only, self._std
-                            if ring is not None and not (std.disabled or std.filters or ring.handler.filters
-                                                         or _MANAGER.disable >= level):
+                            if ring is not None and _DISABLE_READABLE and not (
+                                    std.disabled or std.filters or ring.handler.filters
+                                    or _MANAGER._disable >= level):
                                 ring.append(entry)
                                 ring.unwritten(entry)
                                 ring.count()
