@@ -3264,9 +3264,11 @@ def _is_foundation_handler(handler: logging.Handler) -> bool:
 #---------------------------------------------------------------------------
 
 class _Verdict(enum.Enum):
-    """A sampler's answer for a record it lets through and adds nothing to."""
+    """KEEP: a sampler's answer for a record it lets through and adds nothing to.
+    UNASKED: the samplers have not been asked about the record yet (``Logger._emit()``)."""
 
     KEEP = "keep"
+    UNASKED = "unasked"
 
 
 _KEEP = _Verdict.KEEP
@@ -3278,6 +3280,46 @@ class _Unsampled(tuple):
 
 
 _UNSAMPLED = _Unsampled()
+
+
+#: ``Logger._emit()``'s ``verdict`` when the level method has not asked the samplers.
+_UNASKED = _Verdict.UNASKED
+
+
+def _sampled(logger: Logger, event: Any) -> Any:
+    """The samplers' verdict on a record of ``logger``: the gate's second half, after the level.
+
+    This logger's own samplers (``sampled()``), then the configured ones for
+    the event name (else ``"*"``). Each says ``_KEEP``, the fields to add
+    (``sample_rate``...), None (dropped) or a reservoir's slot; one that raises
+    keeps the record. Returns ``_KEEP``, the fields to add, None (dropped: counted
+    here) or the slot. The level methods ask it first, so that a dropped
+    record costs one call into it and none into ``_emit()``; ``_emit()`` asks
+    it for every other way in.
+    """
+    samplers = logger._samplers
+    key = event if type(event) is str else _sample_key(event)
+    configured = _state.samplers
+    if configured is not None:
+        more = configured.get(key) or configured.get("*")
+        if more is not None:
+            samplers = samplers + more if samplers else more
+    verdict = _KEEP
+    for sampler in samplers:
+        try:
+            kept = sampler._admit(logger.name, key)
+        except RecursionError:
+            raise
+        except Exception as exc:
+            _report_error(f"sampler {_safe_repr(sampler)}", exc)
+            continue
+        if kept is _KEEP:
+            continue
+        if type(kept) is not dict:  # None (dropped), or a reservoir's slot
+            _LEDGER.add_sampled_out()
+            return kept
+        verdict = kept if verdict is _KEEP else _sample_fields(verdict, kept)
+    return verdict
 
 
 def _sample_key(event: Any) -> str:
@@ -4316,12 +4358,17 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
                             if len(collect) >= self._size:
                                 self._full()
                             return
+        verdict = _UNASKED
+        if enabled and (self._samplers or _state.samplers is not None) and self._samplers is not _UNSAMPLED:
+            verdict = _sampled(self, event)  # the samplers first: a dropped record goes no further
+            if verdict is None:
+                return
         if "exc_info" in fields or "stack_info" in fields:  # logging's two keywords, not fields
             exc_info = fields.pop("exc_info", exc_default)
             stack_info = fields.pop("stack_info", False)
-            self._emit(level, event, args, fields, exc_info, stack_info)
+            self._emit(level, event, args, fields, exc_info, stack_info, verdict)
         else:
-            self._emit(level, event, args, fields, exc_default, False)
+            self._emit(level, event, args, fields, exc_default, False, verdict)
 
     method.__name__ = name
     method.__qualname__ = f"Logger.{name}"
@@ -4479,7 +4526,7 @@ class Logger:
 
     # -- the record --------------------------------------------------------
     def _emit(self, level: int, event: Any, args: tuple, fields: dict, exc_info: Any,
-              stack_info: bool) -> None:
+              stack_info: bool, verdict: Any = _UNASKED) -> None:
         """The gate, then the record, handed on (or collected).
 
         The gate is the one way in for every call (the sync level methods, the
@@ -4514,38 +4561,17 @@ class Logger:
                 return  # not only below the output level: off, or filtered, which the ring must not skip
         else:
             collect, as_entry = self._collect, self._direct
-            samplers = self._samplers
-            if (samplers or _state.samplers is not None) and samplers is not _UNSAMPLED:
-                # The samplers: this logger's own (sampled()), then the configured one for the
-                # event name (else "*"). Each says _KEEP, the fields to add (sample_rate...),
-                # None (dropped) or a reservoir's slot; one that raises keeps the record. Here,
-                # not in a method: a dropped record must cost as little as possible.
-                key = event if type(event) is str else _sample_key(event)
-                configured = _state.samplers
-                if configured is not None:
-                    more = configured.get(key) or configured.get("*")
-                    if more is not None:
-                        samplers = samplers + more if samplers else more
-                verdict = _KEEP
-                for sampler in samplers:
-                    try:
-                        kept = sampler._admit(self.name, key)
-                    except RecursionError:
-                        raise
-                    except Exception as exc:
-                        _report_error(f"sampler {_safe_repr(sampler)}", exc)
-                        continue
-                    if kept is _KEEP:
-                        continue
-                    if type(kept) is not dict:  # None (dropped), or a reservoir's slot
-                        _LEDGER.add_sampled_out()
-                        if kept is None:
-                            return
-                        collect, as_entry, verdict = kept, True, _KEEP  # the entry goes there, as it is
-                        break
-                    verdict = kept if verdict is _KEEP else _sample_fields(verdict, kept)
+            if verdict is _UNASKED:
+                samplers = self._samplers
+                if (samplers or _state.samplers is not None) and samplers is not _UNSAMPLED:
+                    verdict = _sampled(self, event)
+            if verdict is not _KEEP and verdict is not _UNASKED:
+                if verdict is None:  # dropped
+                    return
                 if type(verdict) is dict:
                     fields = {**fields, **verdict}
+                else:  # a reservoir's slot: the entry goes there, as it is
+                    collect, as_entry = verdict, True
         try:
             ctx = _context.get() if _context_used else _NO_FIELDS
             bound = self._bound
