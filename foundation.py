@@ -4532,8 +4532,9 @@ class Logger:
         The gate is the one way in for every call (the sync level methods, the
         async twins through ``_emit_when_room()``, ``log()``, ``alog()``, and a
         batch, which is a Logger whose records are collected): first the level,
-        then the samplers. A record either drops costs no merge, no lazy field
-        and no record. Below the output level, with a ring buffer configured,
+        then the samplers (``_sampled()``; ``verdict`` is theirs when the level
+        method has asked them already). A record either drops costs no merge,
+        no lazy field and no record. Below the output level, with a ring buffer configured,
         a record skips the samplers and its entry is only kept in the ring
         (``_RingOnly``), unless its logger is off or filters would see it.
 
