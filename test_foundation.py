@@ -4353,6 +4353,7 @@ class TestLoggerFacade:
         assert [(d["event"], d["req"], d["n"]) for d in recent] == expected
         assert [list(d)[4:] for d in recent[:3]] == [["req", "n"], ["req", "n"], ["req", "n"]]
         assert [d.get("m") for d in recent[-2:]] == [5, 5]
+
     def test_bound_plain_calls_past_max_fields_and_many_key_tuples(self, log):
         """Joined lines keep max_fields over the bound and the call's fields together; a bound
         logger called with many key tuples keeps a bounded memory of them, and every line whole."""
