@@ -4382,35 +4382,36 @@ def _level_method(level: int, name: str, exc_default: Any = None) -> Callable[..
     return method
 
 
-async def _emit_when_room(logger: Logger, level: int, event: Any, args: tuple, fields: dict,
-                          exc_info: Any, stack_info: bool) -> None:
-    """What every async call does: wait on the event loop for room, then the level method
-    (its plain path, see ``_level_method()``) or, with an exception or a stack, the gate.
+async def _wait_for_room(logger: Logger, level: int, handler: Handler, fields: dict,
+                         exc_default: Any = None) -> None:
+    """What an async call does when the queue is full (``overflow="block"``): wait on the
+    event loop for room, so that the level method it calls next does not block the loop.
 
-    Only with a full queue (``overflow="block"``) does it wait, so that the
-    gate never blocks the loop; a record whose level is off does not wait. A
-    task cancelled while it waits has not handed its record over: it is
+    A record whose level is off does not wait. The exception being handled
+    (``exc_info=True``) is taken into ``fields`` before the await can lose it.
+    A task cancelled while it waits has not handed its record over: it is
     counted as dropped (and reported), not lost silently.
     """
-    handler = _state.handler
-    if handler is not None and handler.room() <= 0 and logger._std.isEnabledFor(level):
-        if exc_info is True:
-            exc_info = sys.exc_info()  # before the await can lose it
+    if logger._std.isEnabledFor(level):
+        if fields.get("exc_info", exc_default) is True:
+            fields["exc_info"] = sys.exc_info()
         await handler.wait_for_cancellable_room(1)
-    if exc_info is None and not stack_info:
-        method = _PLAIN_METHODS.get(level)
-        if method is not None:  # the level method: its plain path when the record can take it
-            method(logger, event, *args, **fields)
-            return
-    logger._emit(level, event, args, fields, exc_info, stack_info)
 
 
 def _async_method(level: int, name: str, exc_default: Any = None) -> Callable[..., Any]:
-    """Build ``Logger.<name>``: the coroutine twin of a level method (see ``_emit_when_room()``)."""
+    """Build ``Logger.<name>``: the coroutine twin of a level method, which it calls.
 
-    async def method(self: Logger, event: Any, /, *args: Any, exc_info: Any = exc_default,
-                     stack_info: bool = False, **fields: Any) -> None:
-        await _emit_when_room(self, level, event, args, fields, exc_info, stack_info)
+    Like the level method, it takes ``exc_info`` and ``stack_info`` among the
+    fields (the level method takes them out), and it waits only when the
+    queue is full (``_wait_for_room()``).
+    """
+    sync = getattr(Logger, name[1:])
+
+    async def method(self: Logger, event: Any, /, *args: Any, **fields: Any) -> None:
+        handler = _state.handler
+        if handler is not None and handler.room() <= 0:
+            await _wait_for_room(self, level, handler, fields, exc_default)
+        sync(self, event, *args, **fields)
 
     method.__name__ = name
     method.__qualname__ = f"Logger.{name}"
@@ -4503,10 +4504,14 @@ class Logger:
         """Log ``event`` at ``level``. A bad level raises ValueError/TypeError at once."""
         self._emit(_level_value(level), event, args, fields, exc_info, stack_info)
 
-    async def alog(self, level: int | str, event: Any, /, *args: Any, exc_info: Any = None,
-                   stack_info: bool = False, **fields: Any) -> None:
-        """Coroutine twin of :meth:`log`: never blocks the event loop."""
-        await _emit_when_room(self, _level_value(level), event, args, fields, exc_info, stack_info)
+    async def alog(self, level: int | str, event: Any, /, *args: Any, **fields: Any) -> None:
+        """Coroutine twin of :meth:`log` (``exc_info`` and ``stack_info`` too): never blocks the
+        event loop (see ``_async_method()``)."""
+        level = _level_value(level)
+        handler = _state.handler
+        if handler is not None and handler.room() <= 0:
+            await _wait_for_room(self, level, handler, fields)
+        self.log(level, event, *args, **fields)
 
     if TYPE_CHECKING:  # made by _async_method below; declared here for grep and type checkers
         async def atrace(self, event: Any, /, *args: Any, exc_info: Any = None,
@@ -4530,7 +4535,7 @@ class Logger:
         """The gate, then the record, handed on (or collected).
 
         The gate is the one way in for every call (the sync level methods, the
-        async twins through ``_emit_when_room()``, ``log()``, ``alog()``, and a
+        async twins through the sync ones or ``log()``, and a
         batch, which is a Logger whose records are collected): first the level,
         then the samplers (``_sampled()``; ``verdict`` is theirs when the level
         method has asked them already). A record either drops costs no merge,
@@ -4734,9 +4739,6 @@ class Logger:
 
 _LEVEL_METHODS = {"trace": TRACE, "debug": DEBUG, "info": INFO, "warning": WARNING,
                   "error": ERROR, "critical": CRITICAL, "exception": ERROR}
-#: The level methods by level, for the async twins (``_emit_when_room()``); not exception().
-_PLAIN_METHODS = {level: getattr(Logger, name) for name, level in _LEVEL_METHODS.items()
-                  if name != "exception"}
 for _name, _level in _LEVEL_METHODS.items():
     setattr(Logger, "a" + _name, _async_method(_level, "a" + _name, _name == "exception" or None))
 del _name, _level

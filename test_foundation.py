@@ -4064,6 +4064,41 @@ class TestLoggerFacade:
         assert [r["event"] for r in gate.records()] == ["gate", "fill", "fill", "waited"]
         assert foundation.stats()["dropped"] == 0
 
+    def test_every_async_call_waits_for_room_and_keeps_its_exception(self, gate, log):
+        """aexception(), alog() and ainfo(exc_info=True, stack_info=True) wait in a full queue,
+        then write the exception their task was handling."""
+        foundation.configure(stream=gate, format="json", overflow="block", queue_size=2)
+        wait_writer_held(gate)
+        log.info("fill", seq=0)
+        log.info("fill", seq=1)
+
+        async def failing(event, call):
+            try:
+                raise ValueError(event)
+            except ValueError:
+                await call()
+
+        async def main():
+            waiting = [asyncio.ensure_future(failing(event, call)) for event, call in [
+                ("caught", lambda: log.aexception("caught")),
+                ("with_info", lambda: log.ainfo("with_info", exc_info=True, stack_info=True)),
+                ("via_alog", lambda: log.alog("warning", "via_alog", exc_info=True))]]
+            for _ in range(5):
+                await asyncio.sleep(0)
+            pending = [not task.done() for task in waiting]
+            gate.gate.set()  # make room
+            await asyncio.wait_for(asyncio.gather(*waiting), WAIT)
+            return pending
+
+        assert asyncio.run(main()) == [True, True, True]
+        assert foundation.flush(WAIT) is True
+        records = {r["event"]: r for r in gate.records()}
+        for event in ("caught", "with_info", "via_alog"):
+            assert f"ValueError: {event}" in records[event]["exception"], event
+        assert "stack" in records["with_info"] and "stack" not in records["caught"]
+        assert records["via_alog"]["level"] == "warning" and records["caught"]["level"] == "error"
+        assert foundation.stats()["dropped"] == 0
+
     @pytest.mark.parametrize("how", ["ainfo", "batch_async"])
     def test_cancelled_while_waiting_for_room_is_counted(self, how, gate, log):
         """A task cancelled while its records wait for room: they are counted as dropped and reported."""
