@@ -1624,6 +1624,12 @@ class _Format:
         return keep
 
     def markers(self, plan: _Plan, fields: dict) -> str:
+        """The ``[emoji] `` markers of a line whose plan has some; one set's, the common case,
+        without a call per set."""
+        marker = plan.marker
+        if marker is not None:
+            value = fields[marker[0]]
+            return marker[1].get(value, marker[2]) if type(value) is str else marker[2]
         return "".join([s.marker(fields[key]) for key, s in plan.emoji]) + " "
 
     def utc_stamp(self, created: float) -> str:

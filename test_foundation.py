@@ -2587,6 +2587,24 @@ class TestRendering:
         assert "[🔑][➡️][✅] user_login" in line
         assert [k for k, _ in text_fields(line)] == ["status", "action", "domain"]
 
+    @pytest.mark.parametrize("mode", ["sync", "queue"])
+    def test_a_marker_field_that_is_not_a_str_gets_the_default(self, mode, log):
+        """A value that is not a str never matches a set's text (a list, a tuple, an int, None),
+        through the one-set shortcut and the careful path alike; a str subclass is written,
+        and matched, as the str it holds."""
+
+        class Label(str):
+            pass
+
+        stream = io.StringIO()
+        foundation.configure(stream=stream, format="key_value", mode=mode)
+        values = [["success"], ("success",), 5, None, Label("success"), "success", "unknown"]
+        for value in values:
+            log.info("event", status=value)
+        assert foundation.flush(WAIT)
+        markers = [line.split("] ", 2)[1] for line in stream.getvalue().splitlines()]
+        assert markers == ["[➡️"] * 4 + ["[✅", "[✅", "[➡️"], markers
+
     def test_json_has_no_markers_by_default(self, log):
         """JSON output carries no markers unless emoji=True."""
         out = capture(format="json")
