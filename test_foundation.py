@@ -4082,6 +4082,27 @@ class TestLoggerFacade:
         assert [r["event"] for r in gate.records()] == ["gate", "fill", "fill", "waited"]
         assert foundation.stats()["dropped"] == 0
 
+    def test_async_waits_for_text_room_without_blocking_the_loop(self, gate, log):
+        """A queue over queue_bytes of text is full too: ainfo() waits on the loop, not in the put."""
+        foundation.configure(stream=gate, format="json", queue_bytes=65536)
+        wait_writer_held(gate)
+        log.info("heavy", i=0, v="h" * 70_000)  # one record: the text budget is spent
+        assert foundation.stats()["queue_depth"] == 1
+
+        async def main():
+            waiting = asyncio.ensure_future(log.ainfo("heavy", i=1, v="h" * 40_000))
+            for _ in range(20):  # runs only while the loop is free
+                await asyncio.sleep(0)
+            still_waiting = not waiting.done()
+            gate.gate.set()
+            await asyncio.wait_for(waiting, WAIT)
+            return still_waiting
+
+        assert asyncio.run(main()), "ainfo() did not wait for text room (or blocked the loop)"
+        assert foundation.flush(WAIT)
+        assert [r.get("i") for r in gate.records() if r["event"] == "heavy"] == [0, 1]
+        assert foundation.stats()["dropped"] == 0
+
     def test_every_async_call_waits_for_room_and_keeps_its_exception(self, gate, log):
         """aexception(), alog() and ainfo(exc_info=True, stack_info=True) wait in a full queue,
         then write the exception their task was handling."""
