@@ -38,6 +38,7 @@ import operator
 import os
 import queue as queue_module
 import re
+import socket
 import sys
 import threading
 import time
@@ -60,7 +61,7 @@ __all__ = [
     # Context
     "bind_context", "unbind_context", "clear_context", "get_context", "context",
     # Rendering
-    "register_emoji_set", "DEFAULT_REDACT", "Formatter",
+    "register_emoji_set", "DEFAULT_REDACT", "Formatter", "SyslogFormatter",
     # Batching writer
     "Handler",
     # Samplers
@@ -2067,21 +2068,159 @@ class _JsonFormat(_Format):
         return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
 
 
+#: syslog facility names (RFC 5424, table 1) and their codes.
+_SYSLOG_FACILITIES = {
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
+    "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "ntp": 12, "security": 13, "console": 14,
+    "solaris-cron": 15, **{f"local{n}": 16 + n for n in range(8)}}
+#: The SD-ID of the element that holds a record's fields: "fields" under 32473, the
+#: private enterprise number RFC 5424 and RFC 5612 set aside for examples and documentation.
+_SD_ID = "fields@32473"
+#: A PARAM-NAME's characters (RFC 5424: printable US-ASCII but ``=``, space, ``]`` and ``"``).
+_NOT_SD_NAME = re.compile(r'[^!#-<>-\\^-~]')
+#: A header field's characters (printable US-ASCII, no space).
+_NOT_HEADER = re.compile(r"[^!-~]")
+
+
+def _syslog_severity(levelno: int) -> int:
+    """The RFC 5424 severity of a level: critical 2, error 3, warning 4, between warning and
+    info 5 (notice), info 6, below info 7 (debug)."""
+    if levelno >= WARNING:
+        return 2 if levelno >= CRITICAL else 3 if levelno >= ERROR else 4
+    return 5 if levelno > INFO else 6 if levelno == INFO else 7
+
+
+def _header_field(text: str, most: int) -> str:
+    """A header field (HOSTNAME, APP-NAME, MSGID): printable ASCII, other characters as ``_``,
+    cut to ``most``; ``-`` (the nil value) for an empty one."""
+    return _NOT_HEADER.sub("_", text)[:most] or "-"
+
+
+def _sd_name(name: str) -> str:
+    """A field name as a PARAM-NAME: 1 to 32 allowed characters, others as ``_``."""
+    return _NOT_SD_NAME.sub("_", name)[:32] or "_"
+
+
+def _sd_text(v: Any) -> str:
+    """A value as a PARAM-VALUE holds it, before escaping: strings as they are, other scalars
+    as JSON writes them (``true``, ``null``, ``2.5``), lists and dicts as compact JSON."""
+    t = type(v)
+    if t is str:
+        return v
+    if t is bool:
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if t is list or t is dict:
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    return str(v)
+
+
+def _sd_escape(text: str) -> str:
+    """``text`` in a PARAM-VALUE. First as key_value quotes a value (a backslash doubled,
+    an unsafe character escaped: a newline as ``\\n``), then RFC 5424's escapes of
+    ``\\``, ``"`` and ``]``: decoded in that order again, the value is the one logged."""
+    if text.isprintable() and not ("\\" in text or '"' in text or "]" in text):
+        return text
+    text = text.replace("\\", "\\\\")
+    if not text.isprintable():
+        text = _UNSAFE_CHAR.sub(_escape_char, text)
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+class _SyslogFormat(_Format):
+    """RFC 5424: ``<14>1 2026-12-01T11:15:07.123456Z host app 4242 user_login [fields@32473
+    logger="app" user_id="42"] user_login``, one message a line.
+
+    PRI from the facility and the level (left out for ``logging.handlers.SysLogHandler``,
+    which puts its own); the timestamp in UTC with microseconds; MSGID the event when it
+    is a valid one (1 to 32 printable ASCII characters), else ``-``; the fields, the
+    logger's name, an exception and a stack as SD-PARAMs; MSG the event. A message never
+    holds a newline or another unsafe character (they are escaped, as in every format):
+    one message is one line, whatever the framing.
+    """
+
+    def __init__(self, *, facility: int = 1, app_name: str | None = None, pri: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.library_keys = self.library_keys & {"logger", "exception", "stack", "callsite"}
+        self.facility = facility
+        self.pri = pri
+        self.hostname = _header_field(socket.gethostname(), 255)
+        if app_name is None:
+            app_name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+        self.app_name = _header_field(app_name, 48)
+        self._severities: dict[str, int] = {}
+        self._msgids: dict[str, str] = {}
+
+    def key_text(self, name: str) -> str:
+        return ' %s="' % _sd_name(name)
+
+    def fields_part(self, fields: dict, plan: _Plan, plain: bool) -> str:
+        return self.careful_fields_part(fields, plan)
+
+    def careful_fields_part(self, fields: dict, plan: _Plan) -> str:
+        hidden = plan.secret or repeat(False)
+        return "".join([key + (_SD_REDACTED if h else _sd_escape(_sd_text(v))) + '"'
+                        for key, v, h in zip(plan.keys, fields.values(), hidden)])
+
+    def callsite_part(self, callsite: str) -> str:
+        return ' callsite="%s"' % _sd_escape(callsite)
+
+    def _severity(self, level: str) -> int:
+        """The severity of a level's label (the format is given labels): kept per label."""
+        severity = self._severities.get(level)
+        if severity is None:
+            numbers = [n for n, label in list(_LEVEL_LABELS.items()) if label == level]
+            severity = _syslog_severity(numbers[0]) if numbers else 7
+            if len(self._severities) < 256:
+                self._severities[level] = severity
+        return severity
+
+    def _msgid(self, event: str) -> str:
+        msgid = self._msgids.get(event)
+        if msgid is None:
+            msgid = event if 0 < len(event) <= 32 and not _NOT_HEADER.search(event) else "-"
+            if len(self._msgids) < 4096 and len(event) <= _CACHED_TEXT:
+                self._msgids[event] = msgid
+        return msgid
+
+    def compose(self, created: Any, level: str, name: str, event: str, markers: str, part: str,
+                exc_text: str | None, stack: str | None) -> str:
+        try:
+            stamp = self.utc_stamp(created)
+        except (TypeError, ValueError, OverflowError):  # a processor's "timestamp": not a usable number
+            stamp = "-"
+        pri = "<%d>" % (self.facility * 8 + self._severity(level)) if self.pri else ""
+        tail = "" if exc_text is None else ' exception="%s"' % _sd_escape(exc_text)
+        if stack is not None:
+            tail += ' stack="%s"' % _sd_escape(stack)
+        return (f"{pri}1 {stamp} {self.hostname} {self.app_name} {os.getpid()} {self._msgid(event)} "
+                f'[{_SD_ID} logger="{_sd_escape(name)}"{part}{tail}] {_escape_control(markers + event)}\n')
+
+
+_SD_REDACTED = _sd_escape(_REDACTED)
+
 _FORMATS = {"key_value": _KeyValueFormat, "json": _JsonFormat, "logfmt": _LogfmtFormat}
 
 #: Every line format made, so that a new emoji set reaches their cached plans.
 _all_formats: weakref.WeakSet = weakref.WeakSet()
 
 
-def _make_format(cfg: dict, sink: _Sink | None = None) -> _Format:
-    """Build the line format of checked options ``cfg`` (colors and emoji as ``sink`` allows)."""
+def _make_format(cfg: dict, sink: _Sink | None = None, syslog: dict | None = None) -> _Format:
+    """Build the line format of checked options ``cfg`` (colors and emoji as ``sink`` allows);
+    with ``syslog`` (``_SyslogFormat``'s own arguments), RFC 5424 messages, whatever ``format``."""
     redactor = _Redactor(cfg["redact"])
-    fmt = _FORMATS[cfg["format"]](
-        emoji=_emoji_wanted(cfg["emoji"], cfg["format"], sink),
-        colors=cfg["format"] == "key_value" and _colors_wanted(cfg["colors"], sink),
+    common = dict(
         redactor=redactor, max_value_length=cfg["max_value_length"], max_fields=cfg["max_fields"],
         sanitizer=_Sanitizer(redactor, cfg["max_depth"], cfg["max_fields"], cfg["max_value_length"]),
         callsite=cfg["callsite"])
+    if syslog is not None:
+        fmt: _Format = _SyslogFormat(emoji=False, colors=False, **syslog, **common)
+    else:
+        fmt = _FORMATS[cfg["format"]](
+            emoji=_emoji_wanted(cfg["emoji"], cfg["format"], sink),
+            colors=cfg["format"] == "key_value" and _colors_wanted(cfg["colors"], sink), **common)
     _all_formats.add(fmt)
     return fmt
 
@@ -2131,6 +2270,39 @@ class Formatter(logging.Formatter):
             return self._pipeline.render(entry)[:-1]
 
 
+class SyslogFormatter(Formatter):
+    """RFC 5424 messages for ``logging.handlers.SysLogHandler`` (UDP, TCP or a Unix socket).
+
+    ``format(record)`` returns ``1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID
+    [fields@32473 logger="..." key="value" ...] MSG`` without the PRI, which
+    ``SysLogHandler`` puts in front from its ``facility`` and the record's
+    level. Give the handler ``append_nul=False``: RFC 5424 has no NUL. Values
+    are redacted and escaped as in every format (a newline as ``\\n``), then
+    with RFC 5424's escapes of ``\\``, ``"`` and ``]``: a message is one line.
+    ``configure(syslog=...)`` sends the same messages, PRI included, from the
+    writer thread.
+
+    Args:
+        app_name: APP-NAME; None means the script's name (``sys.argv[0]``).
+        redact, max_value_length, max_fields, max_depth, callsite: as in ``configure()``.
+
+    Raises:
+        TypeError, ValueError: a bad option, named in the message.
+    """
+
+    def __init__(self, *, app_name: str | None = None, redact: Iterable[str] = DEFAULT_REDACT,
+                 max_value_length: int = 65536, max_fields: int = 1000, max_depth: int = 10,
+                 callsite: bool = False) -> None:
+        logging.Formatter.__init__(self)
+        self.options = _formatter_config({
+            "redact": redact, "max_value_length": max_value_length, "max_fields": max_fields,
+            "max_depth": max_depth, "callsite": callsite})
+        app_name = _OPTIONS["syslog_app_name"].check(app_name, "app_name")
+        self._pipeline = _make_format(self.options, syslog={"app_name": app_name, "pri": False})
+        self._pipeline.strict = True
+        self._lock = threading.Lock()
+
+
 #---------------------------------------------------------------------------
 #   Batching writer: sinks, output, queue, writer thread, handlers
 #---------------------------------------------------------------------------
@@ -2152,6 +2324,7 @@ class _Sink:
         self.max_bytes = max_bytes
         self.backups = backups
         self.follows_stderr = stream is None and path is None
+        self.opened = path is not None  # close_sink() closes the file (a later write opens it again)
         self._file = None
         self.stream = stream
         self.broken = False
@@ -2300,6 +2473,157 @@ def _safe_bytes(text: str, lines: int) -> bytes | None:
 
 class _SinkBroken(Exception):
     """The sink's reader has gone (broken pipe): nothing more is written."""
+
+
+class _SinkLost(Exception):
+    """A sink sent part of a batch: the lines at ``lost`` (indices) did not go out.
+
+    They are counted as dropped, not tried again: the others went out, and a
+    second try would send them twice. The cause is the exception chained.
+    """
+
+    def __init__(self, lost: list) -> None:
+        super().__init__(f"{len(lost)} line(s) not sent")
+        self.lost = lost
+
+
+def _syslog_address(value: Any, what: str) -> str:
+    """Check the ``syslog`` option: ``udp://host:port``, ``tcp://host:port`` or ``unix:///path``."""
+    _syslog_target(value, what)
+    return value
+
+
+def _syslog_target(value: Any, what: str = "syslog") -> tuple[str, Any]:
+    """A ``syslog`` option's (kind, address): ``("udp", (host, port))``, ``("unix", path)``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str like 'udp://host:514', 'tcp://host:601' or "
+                        f"'unix:///dev/log', got {value!r}")
+    kind, sep, rest = value.partition("://")
+    if sep and kind == "unix" and rest.startswith("/"):
+        return kind, rest
+    host, _, port = rest.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]
+    if not (sep and kind in ("udp", "tcp") and host and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"{what} must look like 'udp://host:514', 'tcp://host:601' or "
+                         f"'unix:///dev/log', got {value!r}")
+    return kind, (host, int(port))
+
+
+class _SyslogSink:
+    """Where a syslog Handler's messages go: a datagram each over UDP and a Unix socket
+    (``/dev/log``), octet-counted frames (RFC 6587) over TCP, all of a batch in one send.
+
+    Messages are the lines of a batch (``_SyslogFormat`` never puts a newline in
+    one). A socket that fails is closed and opened again by the next write, at
+    most once a second (``_RETRY_AFTER``): a server that is down costs one try
+    a second, not one a batch, and what could not be sent is counted
+    (``_SinkLost``). UDP has no acknowledgement: what the network or a full
+    receive buffer loses is lost unseen; TCP loses unseen only what the kernel
+    had taken when the server went away.
+    """
+
+    _RETRY_AFTER = 1.0
+
+    def __init__(self, address: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.kind, self.address = _syslog_target(address)
+        self.opened = True  # close_sink() closes the socket (a later write opens it again)
+        self.path = None
+        self.is_tty = False
+        self.encoding = "utf-8"
+        self.broken = False
+        self._socket: socket.socket | None = None
+        self._clock = clock
+        self._failed_at = -math.inf
+
+    def _connect(self) -> socket.socket:
+        try:
+            if self.kind == "unix":
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                sock.connect(self.address)
+            else:
+                host, port = self.address
+                family, kind, proto, _, target = socket.getaddrinfo(
+                    host, port, 0, socket.SOCK_STREAM if self.kind == "tcp" else socket.SOCK_DGRAM)[0]
+                sock = socket.socket(family, kind, proto)
+                if self.kind == "tcp":
+                    sock.settimeout(5.0)
+                    try:
+                        sock.connect(target)
+                    except BaseException:
+                        sock.close()
+                        raise
+                    sock.settimeout(None)
+                else:  # not connected: a port with no listener gives no error on the next send
+                    self.target = target
+        except OSError:
+            self._failed_at = self._clock()
+            raise
+        self._socket = sock
+        return sock
+
+    def write(self, text: str, data: bytes) -> None:
+        messages = data.split(b"\n")[:-1]
+        sock = self._socket
+        if sock is None:
+            if self._clock() - self._failed_at < self._RETRY_AFTER:  # the failure was reported
+                raise _SinkLost(list(range(len(messages))))
+            try:
+                sock = self._connect()
+            except OSError as exc:
+                raise _SinkLost(list(range(len(messages)))) from exc
+        if self.kind == "tcp":
+            self._send_frames(sock, messages)
+            return
+        lost, cause = [], None
+        for index, message in enumerate(messages):
+            try:
+                if self.kind == "udp":
+                    sock.sendto(message, self.target)
+                else:
+                    sock.send(message)
+            except OSError as exc:  # too long for a datagram, or the server went away
+                lost.append(index)
+                cause = exc
+                if not isinstance(exc, (ConnectionError, FileNotFoundError)):
+                    continue
+                self.close()
+                self._failed_at = self._clock()
+                lost.extend(range(index + 1, len(messages)))
+                break
+        if lost:
+            raise _SinkLost(lost) from cause
+
+    def _send_frames(self, sock: socket.socket, messages: list) -> None:
+        """Send octet-counted frames; on failure, what was not wholly sent is lost."""
+        frames = [b"%d %s" % (len(m), m) for m in messages]
+        view, sent = memoryview(b"".join(frames)), 0
+        try:
+            while sent < len(view):
+                sent += sock.send(view[sent:])
+        except OSError as exc:
+            self.close()
+            self._failed_at = self._clock()
+            done, whole = 0, 0
+            for frame in frames:
+                if whole + len(frame) > sent:
+                    break
+                whole += len(frame)
+                done += 1
+            raise _SinkLost(list(range(done, len(frames)))) from exc
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def current(self) -> None:
+        return None
+
+    def is_stdout(self) -> bool:
+        return False
 
 
 #: Records logged while the output is writing, on the same thread (by the sink, a
@@ -2453,6 +2777,17 @@ class _Output:
             if self.sink.broken:
                 raise _SinkBroken
             self.sink.write(text, data)
+        except _SinkLost as exc:  # some lines went out: the others are lost, not tried again
+            self.in_sink = 0
+            report_lost = bool(reported) and 0 in exc.lost  # the report leads the batch
+            self.ledger.wrote(len(lines) - len(exc.lost),
+                              len(data) - sum(len(lines[i].encode("utf-8", "replace")) for i in exc.lost))
+            self.ledger.dropped(len(exc.lost) - report_lost)
+            if report_lost:
+                self.ledger.report_again(reported)
+            if exc.__cause__ is not None:  # none: the sink knew the server was down (reported then)
+                _report_error("write", exc.__cause__)
+            return False
         except BaseException as exc:
             self.in_sink = 0
             if len(lines) > 1 and isinstance(exc, Exception) and not isinstance(
@@ -2595,8 +2930,8 @@ class _Output:
             self.format = fmt
 
     def close_sink(self, timeout: float) -> None:
-        """Close a file the sink opened (a later write opens it again), unless a write is stuck."""
-        if self.sink.path is None or not self._acquire(timeout):
+        """Close a file or socket the sink opened (a later write opens it again), unless a write is stuck."""
+        if not self.sink.opened or not self._acquire(timeout):
             return
         try:
             self.sink.close()
@@ -2980,9 +3315,15 @@ class Handler(logging.Handler):
     def __init__(self, **options: Any) -> None:
         cfg = _handler_config(options)
         super().__init__()
-        sink = _Sink(cfg["stream"], cfg["file"], cfg["max_bytes"], cfg["backups"])
         self.formatter = Formatter(**{name: cfg[name] for name in _FORMATTER_OPTIONS})
-        self.output = _Output(_make_format(cfg, sink), sink, cfg["processors"], cfg["batch_size"])
+        if cfg["syslog"] is not None:
+            sink: Any = _SyslogSink(cfg["syslog"])
+            fmt = _make_format(cfg, sink, syslog={
+                "facility": _SYSLOG_FACILITIES[cfg["syslog_facility"]], "app_name": cfg["syslog_app_name"]})
+        else:
+            sink = _Sink(cfg["stream"], cfg["file"], cfg["max_bytes"], cfg["backups"])
+            fmt = _make_format(cfg, sink)
+        self.output = _Output(fmt, sink, cfg["processors"], cfg["batch_size"])
         self.mode = cfg["mode"]
         self.shutdown_timeout = cfg["shutdown_timeout"]
         self.route = _DIRECT
@@ -5094,6 +5435,17 @@ def _monitor_interval(value: Any, what: str) -> float:
     return 0.0 if value == 0 else _number(value, what, 0.0)
 
 
+def _optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """``check``, with None allowed (the option is off)."""
+    return lambda value, what: None if value is None else check(value, what)
+
+
+def _app_name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 48 or _NOT_HEADER.search(value):
+        raise ValueError(f"{what} must be 1 to 48 printable ASCII characters, no space, got {value!r}")
+    return value
+
+
 def _optional_level(value: Any, what: str) -> int | None:
     return None if value is None else _level_value(value, what)
 
@@ -5175,6 +5527,9 @@ _OPTIONS = {
     "max_fields": _Option(_int_range(1, 1_000_000), 1000, scope="formatter"),
     "max_depth": _Option(_int_range(1, 1000), 10, scope="formatter"),
     "callsite": _Option(_bool_value, False, scope="formatter"),
+    "syslog": _Option(_optional(_syslog_address), None),
+    "syslog_facility": _Option(_choice(tuple(_SYSLOG_FACILITIES)), "user"),
+    "syslog_app_name": _Option(_optional(_app_name), None),
     "max_bytes": _Option(_int_range(0, 1 << 60), 0),
     "backups": _Option(_int_range(1, 1000), 5),
     "shutdown_timeout": _Option(_positive_float, 2.0),
@@ -5209,8 +5564,8 @@ def _formatter_config(options: dict) -> dict:
 def _handler_config(options: dict) -> dict:
     """The checked options of a Handler. Raises ValueError/TypeError naming a bad one."""
     cfg = _checked(options, _HANDLER_OPTIONS, "Handler()")
-    if cfg["stream"] is not None and cfg["file"] is not None:
-        raise ValueError("give stream= or file=, not both")
+    if sum(cfg[name] is not None for name in ("stream", "file", "syslog")) > 1:
+        raise ValueError("give one of stream=, file= and syslog=")
     if cfg["max_bytes"] and cfg["file"] is None:
         raise ValueError(f"max_bytes={cfg['max_bytes']!r} rotates a file: give file= too")
     return cfg
@@ -5226,16 +5581,16 @@ def _resolve(options: dict) -> dict:
     if unknown:
         raise TypeError(f"configure() got unknown option(s) {', '.join(map(repr, unknown))}; "
                         f"valid options: {', '.join(_OPTIONS)}")
-    if options.get("stream") is not None and options.get("file") is not None:
-        raise ValueError("configure() takes stream= or file=, not both")
+    if sum(options.get(name) is not None for name in ("stream", "file", "syslog")) > 1:
+        raise ValueError("configure() takes one of stream=, file= and syslog=")
     resolved: dict = {"file_variable": None}  # the environment variable that named the file, if one did
     for name, option in _OPTIONS.items():
         if name in options:
             resolved[name] = option.check(options[name], name)
             continue
         resolved[name] = option.default
-        if name == "file" and options.get("stream") is not None:
-            continue  # an explicit stream wins over a file named in the environment
+        if name == "file" and (options.get("stream") is not None or options.get("syslog") is not None):
+            continue  # an explicit stream or syslog wins over a file named in the environment
         for variable in option.env:
             raw = os.environ.get(variable)
             if raw is None or raw.strip() == "":
