@@ -261,6 +261,18 @@ def wait_writer_held(sink):
     assert sink.entered.wait(WAIT), "the writer never started writing"
 
 
+async def waits_on_the_loop(awaitable, gate, ticks=20):
+    """Run ``awaitable`` as a task: True if it still waits after the loop ran ``ticks`` steps of
+    this coroutine (so it waits without blocking the loop); then open ``gate`` and let it end."""
+    task = asyncio.ensure_future(awaitable)
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    waiting = not task.done()
+    gate.gate.set()
+    await asyncio.wait_for(task, WAIT)
+    return waiting
+
+
 def clean_env(**extra):
     """The environment for a subprocess: ours, without any logging configuration."""
     env = {k: v for k, v in os.environ.items()
@@ -4418,16 +4430,8 @@ class TestLoggerFacade:
         log.info("heavy", i=0, v="h" * 70_000)  # one record: the text budget is spent
         assert foundation.stats()["queue_depth"] == 1
 
-        async def main():
-            waiting = asyncio.ensure_future(log.ainfo("heavy", i=1, v="h" * 40_000))
-            for _ in range(20):  # runs only while the loop is free
-                await asyncio.sleep(0)
-            still_waiting = not waiting.done()
-            gate.gate.set()
-            await asyncio.wait_for(waiting, WAIT)
-            return still_waiting
-
-        assert asyncio.run(main()), "ainfo() did not wait for text room (or blocked the loop)"
+        assert asyncio.run(waits_on_the_loop(log.ainfo("heavy", i=1, v="h" * 40_000), gate)), \
+            "ainfo() did not wait for text room (or blocked the loop)"
         assert foundation.flush(WAIT)
         assert [r.get("i") for r in gate.records() if r["event"] == "heavy"] == [0, 1]
         assert foundation.stats()["dropped"] == 0
@@ -4592,16 +4596,7 @@ class TestLoggerFacade:
                 await batch.info("batched", seq=0)
                 await batch.info("batched", seq=1)
 
-        async def main():
-            sending = asyncio.ensure_future(send())
-            for _ in range(20):
-                await asyncio.sleep(0)
-            still_waiting = not sending.done()
-            gate.gate.set()
-            await asyncio.wait_for(sending, WAIT)
-            return still_waiting
-
-        assert asyncio.run(main()), "the batch did not wait for room (or blocked the loop)"
+        assert asyncio.run(waits_on_the_loop(send(), gate)), "the batch did not wait for room (or blocked the loop)"
         assert foundation.flush(WAIT) is True
         assert [r["event"] for r in gate.records()] == ["gate", "fill", "fill", "batched", "batched"]
         assert foundation.stats()["dropped"] == 0
