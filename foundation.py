@@ -2090,6 +2090,25 @@ def _syslog_severity(levelno: int) -> int:
     return 5 if levelno > INFO else 6 if levelno == INFO else 7
 
 
+def _label_severity(label: str) -> int:
+    """The severity of a level's label, as the formats are given levels (``"info"``, ``"level 25"``)."""
+    severity = _LABEL_SEVERITIES.get(label)
+    if severity is None:
+        numbers = [n for n, known in list(_LEVEL_LABELS.items()) if known == label]
+        severity = _syslog_severity(numbers[0]) if numbers else 7
+        if len(_LABEL_SEVERITIES) < 256:
+            _LABEL_SEVERITIES[label] = severity
+    return severity
+
+
+_LABEL_SEVERITIES: dict[str, int] = {}
+
+
+def _default_app_name() -> str:
+    """APP-NAME (SYSLOG_IDENTIFIER) when none is given: the script's name."""
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+
+
 def _header_field(text: str, most: int) -> str:
     """A header field (HOSTNAME, APP-NAME, MSGID): printable ASCII, other characters as ``_``,
     cut to ``most``; ``-`` (the nil value) for an empty one."""
@@ -2147,10 +2166,7 @@ class _SyslogFormat(_Format):
         self.facility = facility
         self.pri = pri
         self.hostname = _header_field(socket.gethostname(), 255)
-        if app_name is None:
-            app_name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
-        self.app_name = _header_field(app_name, 48)
-        self._severities: dict[str, int] = {}
+        self.app_name = _header_field(_default_app_name() if app_name is None else app_name, 48)
         self._msgids: dict[str, str] = {}
 
     def key_text(self, name: str) -> str:
@@ -2167,16 +2183,6 @@ class _SyslogFormat(_Format):
     def callsite_part(self, callsite: str) -> str:
         return ' callsite="%s"' % _sd_escape(callsite)
 
-    def _severity(self, level: str) -> int:
-        """The severity of a level's label (the format is given labels): kept per label."""
-        severity = self._severities.get(level)
-        if severity is None:
-            numbers = [n for n, label in list(_LEVEL_LABELS.items()) if label == level]
-            severity = _syslog_severity(numbers[0]) if numbers else 7
-            if len(self._severities) < 256:
-                self._severities[level] = severity
-        return severity
-
     def _msgid(self, event: str) -> str:
         msgid = self._msgids.get(event)
         if msgid is None:
@@ -2191,7 +2197,7 @@ class _SyslogFormat(_Format):
             stamp = self.utc_stamp(created)
         except (TypeError, ValueError, OverflowError):  # a processor's "timestamp": not a usable number
             stamp = "-"
-        pri = "<%d>" % (self.facility * 8 + self._severity(level)) if self.pri else ""
+        pri = "<%d>" % (self.facility * 8 + _label_severity(level)) if self.pri else ""
         tail = "" if exc_text is None else ' exception="%s"' % _sd_escape(exc_text)
         if stack is not None:
             tail += ' stack="%s"' % _sd_escape(stack)
@@ -2200,6 +2206,46 @@ class _SyslogFormat(_Format):
 
 
 _SD_REDACTED = _sd_escape(_REDACTED)
+
+#: Where systemd-journald takes native-protocol datagrams.
+_JOURNAL_SOCKET = "/run/systemd/journal/socket"
+#: The journal fields we write ourselves; a record's field of the same name gets a ``_``.
+_JOURNAL_OWN = frozenset({"MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "LOGGER", "TIMESTAMP",
+                          "EXCEPTION", "STACK", "CALLSITE"})
+_NOT_JOURNAL_NAME = re.compile(r"[^A-Z0-9_]")
+
+
+def _journal_name(key: str) -> str:
+    """A field name as a journal field: upper case, ``A-Z``, ``0-9`` and ``_``, a letter first
+    (``_`` starts the fields journald itself vouches for), at most 64 characters."""
+    name = _NOT_JOURNAL_NAME.sub("_", key.upper())
+    if not name[:1].isalpha():
+        name = "F" + name
+    name = name[:64]
+    return name[:63] + "_" if name in _JOURNAL_OWN else name
+
+
+def _journal_field(name: str, text: str) -> bytes:
+    """One field of the native journal protocol: ``NAME=value``, or for a value with a
+    newline, ``NAME``, its length as 64-bit little endian, then the value."""
+    data = text.encode("utf-8", "surrogatepass")
+    if b"\n" in data:
+        return b"%s\n%s%s\n" % (name.encode(), len(data).to_bytes(8, "little"), data)
+    return b"%s=%s\n" % (name.encode(), data)
+
+
+def _journal_datagram(line: bytes, app_name: str) -> bytes:
+    """A record as one native-protocol datagram, from its JSON line: MESSAGE the event,
+    PRIORITY its syslog severity, SYSLOG_IDENTIFIER, LOGGER, TIMESTAMP (RFC 3339, UTC),
+    EXCEPTION, STACK and CALLSITE when there, then each field under its journal name."""
+    record = json.loads(line)
+    pop = record.pop
+    fields = [("MESSAGE", pop("event", "")), ("PRIORITY", str(_label_severity(pop("level", "")))),
+              ("SYSLOG_IDENTIFIER", app_name), ("LOGGER", pop("logger", "")),
+              ("TIMESTAMP", pop("timestamp", ""))]
+    fields += [(name.upper(), pop(name)) for name in ("exception", "stack", "callsite") if name in record]
+    fields += [(_journal_name(key), value) for key, value in record.items()]
+    return b"".join([_journal_field(name, _sd_text(value)) for name, value in fields])
 
 _FORMATS = {"key_value": _KeyValueFormat, "json": _JsonFormat, "logfmt": _LogfmtFormat}
 
@@ -2509,12 +2555,14 @@ def _syslog_target(value: Any, what: str = "syslog") -> tuple[str, Any]:
     return kind, (host, int(port))
 
 
-class _SyslogSink:
-    """Where a syslog Handler's messages go: a datagram each over UDP and a Unix socket
-    (``/dev/log``), octet-counted frames (RFC 6587) over TCP, all of a batch in one send.
+class _SocketSink:
+    """Where a syslog or journald Handler's messages go: a datagram each over UDP and a Unix
+    socket (``/dev/log``, journald's), octet-counted frames (RFC 6587) over TCP, all of a
+    batch in one send.
 
-    Messages are the lines of a batch (``_SyslogFormat`` never puts a newline in
-    one). A socket that fails is closed and opened again by the next write, at
+    Messages are the lines of a batch (no format puts a newline in one),
+    made into what is sent by ``encode`` when given (journald's native
+    protocol). A socket that fails is closed and opened again by the next write, at
     most once a second (``_RETRY_AFTER``): a server that is down costs one try
     a second, not one a batch, and what could not be sent is counted
     (``_SinkLost``). UDP has no acknowledgement: what the network or a full
@@ -2524,8 +2572,10 @@ class _SyslogSink:
 
     _RETRY_AFTER = 1.0
 
-    def __init__(self, address: str, clock: Callable[[], float] = time.monotonic) -> None:
-        self.kind, self.address = _syslog_target(address)
+    def __init__(self, kind: str, address: Any, encode: Callable[[bytes], bytes] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.kind, self.address = kind, address
+        self.encode = encode
         self.opened = True  # close_sink() closes the socket (a later write opens it again)
         self.path = None
         self.is_tty = False
@@ -2563,6 +2613,8 @@ class _SyslogSink:
 
     def write(self, text: str, data: bytes) -> None:
         messages = data.split(b"\n")[:-1]
+        if self.encode is not None:
+            messages = [self.encode(message) for message in messages]
         sock = self._socket
         if sock is None:
             if self._clock() - self._failed_at < self._RETRY_AFTER:  # the failure was reported
@@ -3317,9 +3369,13 @@ class Handler(logging.Handler):
         super().__init__()
         self.formatter = Formatter(**{name: cfg[name] for name in _FORMATTER_OPTIONS})
         if cfg["syslog"] is not None:
-            sink: Any = _SyslogSink(cfg["syslog"])
+            sink: Any = _SocketSink(*_syslog_target(cfg["syslog"]))
             fmt = _make_format(cfg, sink, syslog={
                 "facility": _SYSLOG_FACILITIES[cfg["syslog_facility"]], "app_name": cfg["syslog_app_name"]})
+        elif cfg["journald"] is not None:  # JSON lines, each sent as one native-protocol datagram
+            app_name = cfg["syslog_app_name"] or _default_app_name()
+            sink = _SocketSink("unix", cfg["journald"], lambda line: _journal_datagram(line, app_name))
+            fmt = _make_format({**cfg, "format": "json", "emoji": False, "colors": False}, sink)
         else:
             sink = _Sink(cfg["stream"], cfg["file"], cfg["max_bytes"], cfg["backups"])
             fmt = _make_format(cfg, sink)
@@ -5440,6 +5496,18 @@ def _optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
     return lambda value, what: None if value is None else check(value, what)
 
 
+def _journald(value: Any, what: str) -> str | None:
+    """``True`` (journald's socket), a socket path, or ``False``/None (off); the socket must exist."""
+    if value is None or value is False:
+        return None
+    path = _JOURNAL_SOCKET if value is True else value
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError(f"{what} must be True or the absolute path of journald's socket, got {value!r}")
+    if not os.path.exists(path):
+        raise ValueError(f"{what}: no journal socket at {path} (is systemd-journald running?)")
+    return path
+
+
 def _app_name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= 48 or _NOT_HEADER.search(value):
         raise ValueError(f"{what} must be 1 to 48 printable ASCII characters, no space, got {value!r}")
@@ -5529,6 +5597,7 @@ _OPTIONS = {
     "callsite": _Option(_bool_value, False, scope="formatter"),
     "syslog": _Option(_optional(_syslog_address), None),
     "syslog_facility": _Option(_choice(tuple(_SYSLOG_FACILITIES)), "user"),
+    "journald": _Option(_journald, None),
     "syslog_app_name": _Option(_optional(_app_name), None),
     "max_bytes": _Option(_int_range(0, 1 << 60), 0),
     "backups": _Option(_int_range(1, 1000), 5),
@@ -5544,6 +5613,10 @@ _OPTIONS = {
 #: The options a Formatter takes, and those a Handler takes.
 _FORMATTER_OPTIONS = tuple(name for name, o in _OPTIONS.items() if o.scope == "formatter")
 _HANDLER_OPTIONS = tuple(name for name, o in _OPTIONS.items() if o.scope != "configure")
+
+
+#: The options that say where lines go: one at most.
+_DESTINATIONS = ("stream", "file", "syslog", "journald")
 
 
 def _checked(options: dict, names: tuple, who: str) -> dict:
@@ -5564,8 +5637,8 @@ def _formatter_config(options: dict) -> dict:
 def _handler_config(options: dict) -> dict:
     """The checked options of a Handler. Raises ValueError/TypeError naming a bad one."""
     cfg = _checked(options, _HANDLER_OPTIONS, "Handler()")
-    if sum(cfg[name] is not None for name in ("stream", "file", "syslog")) > 1:
-        raise ValueError("give one of stream=, file= and syslog=")
+    if sum(cfg[name] is not None for name in _DESTINATIONS) > 1:
+        raise ValueError("give one of stream=, file=, syslog= and journald=")
     if cfg["max_bytes"] and cfg["file"] is None:
         raise ValueError(f"max_bytes={cfg['max_bytes']!r} rotates a file: give file= too")
     return cfg
@@ -5581,16 +5654,16 @@ def _resolve(options: dict) -> dict:
     if unknown:
         raise TypeError(f"configure() got unknown option(s) {', '.join(map(repr, unknown))}; "
                         f"valid options: {', '.join(_OPTIONS)}")
-    if sum(options.get(name) is not None for name in ("stream", "file", "syslog")) > 1:
-        raise ValueError("configure() takes one of stream=, file= and syslog=")
+    if sum(options.get(name) not in (None, False) for name in _DESTINATIONS) > 1:
+        raise ValueError("configure() takes one of stream=, file=, syslog= and journald=")
     resolved: dict = {"file_variable": None}  # the environment variable that named the file, if one did
     for name, option in _OPTIONS.items():
         if name in options:
             resolved[name] = option.check(options[name], name)
             continue
         resolved[name] = option.default
-        if name == "file" and (options.get("stream") is not None or options.get("syslog") is not None):
-            continue  # an explicit stream or syslog wins over a file named in the environment
+        if name == "file" and any(options.get(other) not in (None, False) for other in _DESTINATIONS):
+            continue  # an explicit stream, syslog or journald wins over a file named in the environment
         for variable in option.env:
             raw = os.environ.get(variable)
             if raw is None or raw.strip() == "":

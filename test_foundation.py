@@ -3930,6 +3930,26 @@ def parse_rfc5424(message):
             "app_name": app, "procid": procid, "msgid": msgid, "sd": elements, "msg": rest[1:]}
 
 
+def parse_journal(datagram):
+    """Decode a native journal protocol datagram into (name, value) pairs, strictly."""
+    fields, rest = [], datagram
+    while rest:
+        end = rest.index(b"\n")
+        head = rest[:end]
+        if b"=" in head:
+            name, value = head.split(b"=", 1)
+            rest = rest[end + 1:]
+        else:  # NAME, then the value's length as 64-bit little endian, the value, a newline
+            name = head
+            size = int.from_bytes(rest[end + 1:end + 9], "little")
+            value = rest[end + 9:end + 9 + size]
+            assert rest[end + 9 + size:end + 10 + size] == b"\n", datagram
+            rest = rest[end + 10 + size:]
+        assert re.fullmatch(rb"[A-Z][A-Z0-9_]{0,63}", name), name
+        fields.append((name.decode(), value.decode()))
+    return fields
+
+
 def free_port(kind=socket.SOCK_STREAM):
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -4115,7 +4135,7 @@ class TestSyslog:
     ])
     def test_bad_syslog_options_fail_at_configuration(self, options, error):
         """A bad address, facility or app name, or syslog= with stream= or file=: a clear error at once."""
-        with pytest.raises(error, match="syslog|stream=|file="):
+        with pytest.raises(error, match="syslog|journald|stream=|file="):
             foundation.configure(**options)
         with pytest.raises(error):
             foundation.Handler(**options)
@@ -4124,7 +4144,7 @@ class TestSyslog:
     def test_a_tcp_server_that_goes_away_loses_only_what_is_counted(self, log, monkeypatch):
         """The server closes: what cannot be sent is counted as dropped and reported; the
         handler connects again and the report and later records arrive."""
-        monkeypatch.setattr(foundation._SyslogSink, "_RETRY_AFTER", 0.0)  # see the test below
+        monkeypatch.setattr(foundation._SocketSink, "_RETRY_AFTER", 0.0)  # see the test below
 
         def dropped_after_one_more():
             log.info("while_down")
@@ -4170,7 +4190,7 @@ class TestSyslog:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         now = [100.0]
-        sink = foundation._SyslogSink("tcp://127.0.0.1:%d" % port, clock=lambda: now[0])
+        sink = foundation._SocketSink("tcp", ("127.0.0.1", port), clock=lambda: now[0])
         tries = []
         real_connect = sink._connect
         monkey = lambda: tries.append(now[0]) or real_connect()  # noqa: E731
@@ -4181,6 +4201,66 @@ class TestSyslog:
                 sink.write("", b"one\ntwo\n")
             assert lost.value.lost == [0, 1]
         assert tries == [100.0, 101.0]
+
+    # -- journald ----------------------------------------------------------------------
+    def test_journald_native_protocol(self, tmp_path, log):
+        """journald=<socket>: one native-protocol datagram a record; MESSAGE, PRIORITY,
+        SYSLOG_IDENTIFIER, LOGGER, TIMESTAMP, then the fields under journal names; a value
+        with a newline in the length-prefixed binary form; secrets redacted."""
+        path = str(tmp_path / "journal.sock")
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        server.bind(path)
+        server.settimeout(WAIT)
+        try:
+            foundation.configure(journald=path, syslog_app_name="billing", level="DEBUG")
+            log.warning("disk low", free_mb=12, note="line one\nline two", password="hunter2",
+                        message="mine", tags=["a", 1], **{"2fa": True, "_hidden": None})
+            log.debug("plain")
+            assert foundation.flush(WAIT)
+            first, second = server.recv(1 << 20), server.recv(1 << 20)
+        finally:
+            server.close()
+        note = "line one\nline two".encode()
+        assert b"\nNOTE\n" + len(note).to_bytes(8, "little") + note + b"\n" in first
+        fields = parse_journal(first)
+        assert fields[:4] == [("MESSAGE", "disk low"), ("PRIORITY", "4"), ("SYSLOG_IDENTIFIER", "billing"),
+                              ("LOGGER", "app")]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", fields[4][1]) and fields[4][0] == "TIMESTAMP"
+        assert dict(fields[5:]) == {"FREE_MB": "12", "NOTE": "line one\nline two", "PASSWORD": "[REDACTED]",
+                                    "MESSAGE_": "mine", "TAGS": '["a",1]', "F2FA": "true", "F_HIDDEN": "null"}
+        assert parse_journal(second)[:2] == [("MESSAGE", "plain"), ("PRIORITY", "7")]
+
+    def test_journald_option_errors(self, tmp_path):
+        """journald= takes True or the absolute path of a socket that exists; not with file=."""
+        missing = str(tmp_path / "none.sock")
+        for value, error in [(missing, ValueError), ("relative.sock", ValueError), (5, ValueError)]:
+            with pytest.raises(error, match="journald"):
+                foundation.configure(journald=value)
+        with pytest.raises(ValueError, match="one of"):
+            foundation.configure(journald=missing, file=str(tmp_path / "x.log"))
+        if not os.path.exists(foundation._JOURNAL_SOCKET):
+            with pytest.raises(ValueError, match="no journal socket"):
+                foundation.configure(journald=True)
+
+    @pytest.mark.skipif(not os.path.exists("/run/systemd/journal/socket"),
+                        reason="no systemd-journald here (/run/systemd/journal/socket is absent)")
+    def test_the_real_journald_takes_a_record(self, log):
+        """journald=True on a machine that runs systemd-journald: the record is sent, and
+        journalctl (where it can read the journal) finds it by its fields."""
+        marker = uuid.uuid4().hex
+        foundation.configure(journald=True, syslog_app_name="foundation-test")
+        log.info("journald_probe", probe=marker, note="two\nlines")
+        assert foundation.flush(WAIT)
+        stats = foundation.stats()
+        assert stats["written"] == stats["emitted"] and stats["dropped"] == stats["errors"] == 0
+        if shutil.which("journalctl"):
+            def found():
+                out = subprocess.run(["journalctl", "-o", "json", f"PROBE={marker}"],
+                                     capture_output=True, text=True).stdout
+                return [json.loads(line) for line in out.splitlines() if line.strip()]
+            wait_until(found, "journalctl shows the record")
+            (entry,) = found()
+            assert entry["MESSAGE"] == "journald_probe" and entry["NOTE"] == "two\nlines"
 
     # -- a real rsyslog -----------------------------------------------------------------
     @pytest.mark.parametrize("proto", ["tcp", "udp"])
