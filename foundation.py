@@ -63,7 +63,7 @@ __all__ = [
     # Rendering
     "register_emoji_set", "DEFAULT_REDACT", "Formatter", "SyslogFormatter",
     # Batching writer
-    "Handler",
+    "Handler", "OTLPHandler",
     # Samplers
     "RateSampler", "AdaptiveSampler", "ReservoirSampler", "RateLimiter",
     # Interning
@@ -2090,18 +2090,23 @@ def _syslog_severity(levelno: int) -> int:
     return 5 if levelno > INFO else 6 if levelno == INFO else 7
 
 
-def _label_severity(label: str) -> int:
-    """The severity of a level's label, as the formats are given levels (``"info"``, ``"level 25"``)."""
-    severity = _LABEL_SEVERITIES.get(label)
-    if severity is None:
+def _level_of_label(label: str) -> int:
+    """The level number of a label the formats write (``"info"``, ``"level 25"``); 0 if none has it."""
+    number = _LABEL_LEVELS.get(label)
+    if number is None:
         numbers = [n for n, known in list(_LEVEL_LABELS.items()) if known == label]
-        severity = _syslog_severity(numbers[0]) if numbers else 7
-        if len(_LABEL_SEVERITIES) < 256:
-            _LABEL_SEVERITIES[label] = severity
-    return severity
+        number = numbers[0] if numbers else 0
+        if len(_LABEL_LEVELS) < 256:
+            _LABEL_LEVELS[label] = number
+    return number
 
 
-_LABEL_SEVERITIES: dict[str, int] = {}
+_LABEL_LEVELS: dict[str, int] = {}
+
+
+def _label_severity(label: str) -> int:
+    """The syslog severity of a level's label (debug, 7, for a label no level has)."""
+    return _syslog_severity(_level_of_label(label))
 
 
 def _default_app_name() -> str:
@@ -2246,6 +2251,76 @@ def _journal_datagram(line: bytes, app_name: str) -> bytes:
     fields += [(name.upper(), pop(name)) for name in ("exception", "stack", "callsite") if name in record]
     fields += [(_journal_name(key), value) for key, value in record.items()]
     return b"".join([_journal_field(name, _sd_text(value)) for name, value in fields])
+
+
+def _otlp_severity(levelno: int) -> int:
+    """OTLP's SeverityNumber: TRACE 1, DEBUG 5, INFO 9, WARN 13, ERROR 17, FATAL 21 (0: unknown)."""
+    if levelno <= 0:
+        return 0
+    for floor, number in ((CRITICAL, 21), (ERROR, 17), (WARNING, 13), (INFO, 9), (DEBUG, 5)):
+        if levelno >= floor:
+            return number
+    return 1
+
+
+def _otlp_value(v: Any) -> dict:
+    """A value as an OTLP AnyValue (OTLP/JSON: 64-bit ints as strings, null as an empty value)."""
+    t = type(v)
+    if t is str:
+        return {"stringValue": v}
+    if t is bool:
+        return {"boolValue": v}
+    if t is int:
+        return {"intValue": str(v)} if -(1 << 63) <= v < 1 << 63 else {"stringValue": str(v)}
+    if t is float:
+        return {"doubleValue": v}
+    if v is None:
+        return {}
+    if t is list:
+        return {"arrayValue": {"values": [_otlp_value(item) for item in v]}}
+    if t is dict:
+        return {"kvlistValue": {"values": [{"key": str(k), "value": _otlp_value(item)} for k, item in v.items()]}}
+    return {"stringValue": str(v)}
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _otlp_id(value: Any, digits: int) -> str | None:
+    """A ``trace_id`` (32 hex digits) or ``span_id`` (16) as OTLP/JSON writes it, or None."""
+    if type(value) is not str:
+        return None
+    value = value.lower()
+    return value if len(value) == digits and _HEX.fullmatch(value) and value.strip("0") else None
+
+
+def _otlp_record(line: bytes, seconds: dict) -> tuple[str, dict]:
+    """A record's JSON line as (logger, OTLP LogRecord): the time in nanoseconds, severity
+    number and text, body the event, the fields as attributes (``trace_id`` and ``span_id``
+    as the record's ``traceId`` and ``spanId`` when they are valid ids), an exception as
+    ``exception.stacktrace``. ``seconds`` keeps the epoch second of each stamp's second."""
+    record = json.loads(line)
+    pop = record.pop
+    stamp, label = pop("timestamp", ""), pop("level", "")
+    second = seconds.get(stamp[:19])
+    if second is None:
+        import calendar  # here, not at import: only OTLP export needs it
+
+        second = seconds[stamp[:19]] = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    levelno = _level_of_label(label)
+    item = {"timeUnixNano": str((second * 1_000_000 + int(stamp[20:26])) * 1000),
+            "severityNumber": _otlp_severity(levelno), "severityText": label.upper(),
+            "body": {"stringValue": pop("event", "")}}
+    logger = pop("logger", "")
+    for key, name, digits in (("trace_id", "traceId", 32), ("span_id", "spanId", 16)):
+        found = _otlp_id(record.get(key), digits)
+        if found is not None:
+            item[name] = found
+            del record[key]
+    if "exception" in record:
+        record["exception.stacktrace"] = pop("exception")
+    item["attributes"] = [{"key": key, "value": _otlp_value(value)} for key, value in record.items()]
+    return logger, item
 
 _FORMATS = {"key_value": _KeyValueFormat, "json": _JsonFormat, "logfmt": _LogfmtFormat}
 
@@ -2472,6 +2547,101 @@ class _Sink:
             return stream is not None and stream.fileno() == 1
         except Exception:
             return stream is sys.__stdout__
+
+
+class _OtlpSink:
+    """OTLP/HTTP with JSON encoding: each batch (JSON lines) as one ``ExportLogsServiceRequest``
+    POSTed to ``url``, the records grouped by logger (the instrumentation scope).
+
+    Sent from the writer thread with ``urllib``. 429, 502, 503 and 504 (and a
+    server that cannot be reached) are tried again, after the ``Retry-After``
+    the server gives or else after 0.5, 1, 2, ... seconds, at most
+    ``_ATTEMPTS`` times and ``_GIVE_UP_AFTER`` seconds in all; then, or at once
+    for any other error, the batch is counted as lost (``_SinkLost``).
+    """
+
+    _ATTEMPTS = 5
+    _GIVE_UP_AFTER = 30.0
+    _LONGEST_WAIT = 10.0
+
+    def __init__(self, url: str, headers: dict, service_name: str, timeout: float,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        import urllib.request  # here, not at import: only OTLP export needs it
+
+        self.urllib = urllib.request
+        self.url = url
+        self.headers = {"Content-Type": "application/json", **headers}
+        self.resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service_name}}]}
+        self.timeout = timeout
+        self.opened = False
+        self.path = None
+        self.is_tty = False
+        self.encoding = "utf-8"
+        self.broken = False
+        self._clock, self._sleep = clock, sleep
+        self._seconds: dict[str, int] = {}
+
+    def write(self, text: str, data: bytes) -> None:
+        lines = data.split(b"\n")[:-1]
+        scopes: dict[str, list] = {}
+        if len(self._seconds) > 64:
+            self._seconds.clear()
+        for line in lines:
+            logger, record = _otlp_record(line, self._seconds)
+            scopes.setdefault(logger, []).append(record)
+        body = _json_text({"resourceLogs": [{"resource": self.resource, "scopeLogs": [
+            {"scope": {"name": logger}, "logRecords": records} for logger, records in scopes.items()]}]})
+        self._post(body.encode("utf-8"), len(lines))
+
+    def _post(self, body: bytes, count: int) -> None:
+        start, delay = self._clock(), 0.5
+        for attempt in range(1, self._ATTEMPTS + 1):
+            request = self.urllib.Request(self.url, body, self.headers, method="POST")
+            try:
+                with self.urllib.urlopen(request, timeout=self.timeout) as response:
+                    response.read()
+                return
+            except self.urllib.HTTPError as exc:
+                failure: Exception = exc
+                exc.close()  # it holds the response, and its socket
+                if exc.code not in (429, 502, 503, 504):
+                    break
+                wait = _retry_after(exc.headers.get("Retry-After"), delay)
+            except OSError as exc:  # refused, unreachable, timed out (URLError is an OSError)
+                failure, wait = exc, delay
+            wait = min(wait, self._LONGEST_WAIT)
+            if attempt == self._ATTEMPTS or self._clock() - start + wait > self._GIVE_UP_AFTER:
+                break
+            self._sleep(wait)
+            delay *= 2
+        raise _SinkLost(list(range(count))) from failure
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def current(self) -> None:
+        return None
+
+    def is_stdout(self) -> bool:
+        return False
+
+
+def _retry_after(header: str | None, otherwise: float) -> float:
+    """Seconds to wait from a ``Retry-After`` header (seconds, or an HTTP date), else ``otherwise``."""
+    if header is None:
+        return otherwise
+    header = header.strip()
+    if header.isdigit():
+        return float(header)
+    try:
+        import email.utils  # here, not at import: only OTLP export needs it
+
+        return max(0.0, email.utils.parsedate_to_datetime(header).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return otherwise
 
 
 #: Bytes that never appear in a line: C0 controls but the newline that ends it, and DEL.
@@ -3372,9 +3542,12 @@ class Handler(logging.Handler):
             sink: Any = _SocketSink(*_syslog_target(cfg["syslog"]))
             fmt = _make_format(cfg, sink, syslog={
                 "facility": _SYSLOG_FACILITIES[cfg["syslog_facility"]], "app_name": cfg["syslog_app_name"]})
-        elif cfg["journald"] is not None:  # JSON lines, each sent as one native-protocol datagram
-            app_name = cfg["syslog_app_name"] or _default_app_name()
-            sink = _SocketSink("unix", cfg["journald"], lambda line: _journal_datagram(line, app_name))
+        elif cfg["journald"] is not None or cfg["otlp"] is not None:  # exporters: they take JSON lines
+            if cfg["journald"] is not None:  # each sent as one native-protocol datagram
+                app_name = cfg["syslog_app_name"] or _default_app_name()
+                sink = _SocketSink("unix", cfg["journald"], lambda line: _journal_datagram(line, app_name))
+            else:  # a batch as one ExportLogsServiceRequest
+                sink = _OtlpSink(*_otlp_settings(cfg))
             fmt = _make_format({**cfg, "format": "json", "emoji": False, "colors": False}, sink)
         else:
             sink = _Sink(cfg["stream"], cfg["file"], cfg["max_bytes"], cfg["backups"])
@@ -3662,6 +3835,30 @@ class Handler(logging.Handler):
         self.queue.ledger = old.ledger
         self.writer = _Writer(self.queue, self.output)
         self.writer.start()
+
+
+class OTLPHandler(Handler):
+    """A :class:`Handler` that exports to an OpenTelemetry collector: OTLP/HTTP, JSON encoding.
+
+    Each batch the writer thread takes is POSTed to ``{endpoint}/v1/logs`` as one
+    ``ExportLogsServiceRequest`` (see ``_OtlpSink``): the caller never waits on
+    the network. ``configure(otlp=endpoint)`` installs the same handler.
+
+    Args:
+        endpoint: the collector's base URL (``http://localhost:4318``); None: from
+            ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` (as is) or ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+        headers: HTTP headers (an API key); None: from ``OTEL_EXPORTER_OTLP_HEADERS``.
+        service_name: the resource's ``service.name``; None: ``OTEL_SERVICE_NAME``.
+        batch_size: most records in one request.
+        timeout: seconds one request may take.
+        options: the other options of :class:`Handler` (``queue_size``, ``redact``, ...).
+    """
+
+    def __init__(self, endpoint: str | None = None, *, headers: Mapping[str, str] | None = None,
+                 service_name: str | None = None, batch_size: int = 512, timeout: float = 10.0,
+                 **options: Any) -> None:
+        super().__init__(otlp=True if endpoint is None else endpoint, otlp_headers=headers,
+                         service_name=service_name, batch_size=batch_size, otlp_timeout=timeout, **options)
 
 
 def _is_foundation_handler(handler: logging.Handler) -> bool:
@@ -5508,6 +5705,55 @@ def _journald(value: Any, what: str) -> str | None:
     return path
 
 
+def _otlp(value: Any, what: str) -> str | bool | None:
+    """``True`` (the endpoint from the environment) or an http(s) URL; ``False``/None: off."""
+    if value is None or value is False or value is True:
+        return value or None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"{what} must be True or an http:// or https:// URL, got {value!r}")
+    return value
+
+
+def _otlp_headers(value: Any, what: str) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in value.items()):
+        raise TypeError(f"{what} must be a dict of str to str, got {value!r}")
+    return dict(value)
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{what} must be a non-empty str, got {value!r}")
+    return value
+
+
+def _otlp_settings(cfg: dict) -> tuple[str, dict, str, float]:
+    """The OTLP sink's URL, headers and service name, from the options, else the standard
+    OpenTelemetry environment variables, else OpenTelemetry's defaults; and its timeout."""
+    import urllib.parse  # here, not at import: only OTLP export needs it
+
+    environ = os.environ
+    if isinstance(cfg["otlp"], str):
+        base = cfg["otlp"].rstrip("/")
+        url = base if base.endswith("/v1/logs") else base + "/v1/logs"
+    elif environ.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "").strip():
+        url = environ["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"].strip()
+    else:
+        url = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip().rstrip("/") or "http://localhost:4318"
+        url += "/v1/logs"
+    headers = cfg["otlp_headers"]
+    if headers is None:  # "key1=value1,key2=value2", values URL-encoded (W3C baggage form)
+        headers = {}
+        for pair in environ.get("OTEL_EXPORTER_OTLP_HEADERS", "").split(","):
+            key, sep, value = pair.partition("=")
+            if sep and key.strip():
+                headers[urllib.parse.unquote(key.strip())] = urllib.parse.unquote(value.strip())
+    service = cfg["service_name"] or environ.get("OTEL_SERVICE_NAME", "").strip() or "unknown_service:python"
+    return url, headers, service, cfg["otlp_timeout"]
+
+
 def _app_name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= 48 or _NOT_HEADER.search(value):
         raise ValueError(f"{what} must be 1 to 48 printable ASCII characters, no space, got {value!r}")
@@ -5598,6 +5844,10 @@ _OPTIONS = {
     "syslog": _Option(_optional(_syslog_address), None),
     "syslog_facility": _Option(_choice(tuple(_SYSLOG_FACILITIES)), "user"),
     "journald": _Option(_journald, None),
+    "otlp": _Option(_otlp, None),
+    "otlp_headers": _Option(_otlp_headers, None),
+    "otlp_timeout": _Option(_positive_float, 10.0),
+    "service_name": _Option(_optional(_text), None),
     "syslog_app_name": _Option(_optional(_app_name), None),
     "max_bytes": _Option(_int_range(0, 1 << 60), 0),
     "backups": _Option(_int_range(1, 1000), 5),
@@ -5616,7 +5866,7 @@ _HANDLER_OPTIONS = tuple(name for name, o in _OPTIONS.items() if o.scope != "con
 
 
 #: The options that say where lines go: one at most.
-_DESTINATIONS = ("stream", "file", "syslog", "journald")
+_DESTINATIONS = ("stream", "file", "syslog", "journald", "otlp")
 
 
 def _checked(options: dict, names: tuple, who: str) -> dict:
@@ -5638,7 +5888,7 @@ def _handler_config(options: dict) -> dict:
     """The checked options of a Handler. Raises ValueError/TypeError naming a bad one."""
     cfg = _checked(options, _HANDLER_OPTIONS, "Handler()")
     if sum(cfg[name] is not None for name in _DESTINATIONS) > 1:
-        raise ValueError("give one of stream=, file=, syslog= and journald=")
+        raise ValueError("give one of stream=, file=, syslog=, journald= and otlp=")
     if cfg["max_bytes"] and cfg["file"] is None:
         raise ValueError(f"max_bytes={cfg['max_bytes']!r} rotates a file: give file= too")
     return cfg
@@ -5655,7 +5905,7 @@ def _resolve(options: dict) -> dict:
         raise TypeError(f"configure() got unknown option(s) {', '.join(map(repr, unknown))}; "
                         f"valid options: {', '.join(_OPTIONS)}")
     if sum(options.get(name) not in (None, False) for name in _DESTINATIONS) > 1:
-        raise ValueError("configure() takes one of stream=, file=, syslog= and journald=")
+        raise ValueError("configure() takes one of stream=, file=, syslog=, journald= and otlp=")
     resolved: dict = {"file_variable": None}  # the environment variable that named the file, if one did
     for name, option in _OPTIONS.items():
         if name in options:
@@ -5663,7 +5913,7 @@ def _resolve(options: dict) -> dict:
             continue
         resolved[name] = option.default
         if name == "file" and any(options.get(other) not in (None, False) for other in _DESTINATIONS):
-            continue  # an explicit stream, syslog or journald wins over a file named in the environment
+            continue  # an explicit stream or exporter wins over a file named in the environment
         for variable in option.env:
             raw = os.environ.get(variable)
             if raw is None or raw.strip() == "":

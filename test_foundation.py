@@ -4039,6 +4039,100 @@ def shipped_fields(i, proto):
     return {"i": i, "proto": proto, "note": f'line one\nline two ] "{i}" \\ é', "ok": i % 2 == 0}
 
 
+class OTLPReceiver:
+    """A local OTLP/HTTP collector: it answers each POST with the next of ``codes`` (200 once
+    they run out; 429 with ``Retry-After: 1``), records (code, time, headers, JSON body),
+    and holds the first request until ``released`` is set."""
+
+    def __init__(self, codes):
+        import http.server
+
+        self.codes, self.requests = list(codes), []
+        self.first, self.released = threading.Event(), threading.Event()
+        receiver = self
+
+        class Handle(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.first.set()
+                receiver.released.wait(WAIT)
+                code = receiver.codes.pop(0) if receiver.codes else 200
+                receiver.requests.append((code, time.monotonic(), dict(self.headers), body))
+                self.send_response(code)
+                if code == 429:
+                    self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handle)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def stop(self):
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def otlp_receiver():
+    made = []
+    yield lambda codes: made.append(OTLPReceiver(codes)) or made[-1]
+    for receiver in made:
+        receiver.stop()
+
+
+class OtlpProtos:
+    """opentelemetry-proto's ExportLogsServiceRequest, parsed from OTLP/JSON as a collector does."""
+
+    def __init__(self):
+        from google.protobuf import json_format
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+        self.json_format, self.message = json_format, ExportLogsServiceRequest
+
+    def parse(self, body):
+        """OTLP/JSON writes trace and span ids as hex; protobuf's JSON mapping wants base64 for
+        bytes: check the hex (32 and 16 digits), convert, then parse strictly."""
+        import base64
+
+        body = copy.deepcopy(body)
+        for resource in body.get("resourceLogs", []):
+            for scope in resource.get("scopeLogs", []):
+                for record in scope.get("logRecords", []):
+                    for key, digits in (("traceId", 32), ("spanId", 16)):
+                        if key in record:
+                            assert re.fullmatch("[0-9a-f]{%d}" % digits, record[key]), record[key]
+                            record[key] = base64.b64encode(bytes.fromhex(record[key])).decode()
+        return self.json_format.Parse(json.dumps(body), self.message(), ignore_unknown_fields=False)
+
+
+def otlp_protos():
+    """The official protobuf definitions (a test dependency, in tox): a failure in CI without them."""
+    try:
+        return OtlpProtos()
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("opentelemetry-proto is missing: tox installs it")
+        pytest.skip("opentelemetry-proto is not installed (pip install opentelemetry-proto)")
+
+
+def with_sleep(sleep):
+    """_OtlpSink.__init__ with ``sleep`` for its waits (a test's fake)."""
+    real = foundation._OtlpSink.__init__
+
+    def init(self, *args, **kwargs):
+        real(self, *args, sleep=sleep, **kwargs)
+    return init
+
+
 class TestSyslog:
     # -- the message ------------------------------------------------------------------
     def test_rfc5424_message(self, udp, log):
@@ -4261,6 +4355,123 @@ class TestSyslog:
             wait_until(found, "journalctl shows the record")
             (entry,) = found()
             assert entry["MESSAGE"] == "journald_probe" and entry["NOTE"] == "two\nlines"
+
+    # -- OTLP/HTTP --------------------------------------------------------------------
+    def test_otlp_export_decodes_with_the_official_protos(self, otlp_receiver, log):
+        """configure(otlp=...): each batch is one ExportLogsServiceRequest that the official
+        protobuf definitions parse (unknown fields rejected); a 503, then a 429 with
+        Retry-After: 1, are tried again (after that second); nothing is lost; the caller
+        logs everything while the collector still holds the first request."""
+        pb = otlp_protos()
+        receiver = otlp_receiver([503, 429, 200])
+        foundation.configure(otlp=receiver.url, service_name="billing", otlp_headers={"X-Api-Key": "k-1"})
+        start = time.monotonic()
+        for i in range(1000):
+            log.info("charged", i=i, amount=12.5, ok=True, none=None, tags=["a", 1], meta={"k": [2]},
+                     password="hunter2", big=1 << 70, trace_id="5B8EFFF798038103D269B633813FC60C",
+                     span_id="eee19b7ec3c1b174")
+        try:
+            raise ValueError("declined")
+        except ValueError:
+            log.exception("failed", i=1000)
+        logged_in = time.monotonic() - start
+        assert receiver.first.wait(WAIT), "nothing was sent"
+        assert not receiver.released.is_set()  # every call above returned while the collector held the first POST
+        receiver.released.set()
+        assert foundation.flush(WAIT * 3)
+        stats = foundation.stats()
+        assert stats["dropped"] == 0 and stats["written"] == stats["emitted"] == 1001, stats
+        codes = [code for code, _, _, _ in receiver.requests]
+        assert codes[:3] == [503, 429, 200] and set(codes[3:]) <= {200}
+        times = [at for _, at, _, _ in receiver.requests]
+        assert times[2] - times[1] >= 1.0, "Retry-After: 1 was not honoured"
+        records = []
+        for code, _, headers, body in receiver.requests:
+            assert headers["Content-Type"] == "application/json" and headers["X-Api-Key"] == "k-1"
+            message = pb.parse(body)
+            if code == 200:
+                (resource,) = message.resource_logs
+                assert [(a.key, a.value.string_value) for a in resource.resource.attributes] == [
+                    ("service.name", "billing")]
+                for scope in resource.scope_logs:
+                    assert scope.scope.name == "app"
+                    records += scope.log_records
+        assert len(records) == 1001 and logged_in < WAIT
+        first, last = records[0], records[-1]
+        assert abs(first.time_unix_nano / 1e9 - time.time()) < 120
+        assert (first.severity_number, first.severity_text, first.body.string_value) == (9, "INFO", "charged")
+        assert first.trace_id.hex() == "5b8efff798038103d269b633813fc60c" and first.span_id.hex() == "eee19b7ec3c1b174"
+        attributes = {a.key: a.value for a in first.attributes}
+        assert attributes["i"].int_value == 0 and attributes["amount"].double_value == 12.5
+        assert attributes["ok"].bool_value is True and not attributes["none"].HasField("value")
+        assert [v.string_value or v.int_value for v in attributes["tags"].array_value.values] == ["a", 1]
+        assert attributes["meta"].kvlist_value.values[0].key == "k"
+        assert attributes["password"].string_value == "[REDACTED]"
+        assert attributes["big"].string_value == str(1 << 70)
+        assert "trace_id" not in attributes and "span_id" not in attributes
+        assert [r.attributes[0].value.int_value for r in records] == list(range(1001))
+        assert (last.severity_number, last.severity_text) == (17, "ERROR")
+        stacktrace = {a.key: a.value.string_value for a in last.attributes}["exception.stacktrace"]
+        assert stacktrace.endswith("ValueError: declined")
+
+    def test_otlp_gives_up_after_a_bound_and_counts_what_it_lost(self, otlp_receiver, log, monkeypatch):
+        """A collector that keeps answering 503 is tried _ATTEMPTS times, the waits doubling;
+        then the batch is counted as dropped and reported. A 400 is not tried again: the
+        report it refused is sent again with the next batch."""
+        waits = []
+        monkeypatch.setattr(foundation._OtlpSink, "__init__", with_sleep(waits.append))
+        receiver = otlp_receiver([503] * 5 + [400])
+        foundation.configure(otlp=receiver.url)
+        receiver.released.set()
+        log.info("lost_to_503")
+        assert foundation.flush(WAIT)  # ... and the flush sends the report: 400
+        assert waits == [0.5, 1.0, 2.0, 4.0] and foundation.stats()["dropped"] == 1
+        log.info("arrives")
+        assert foundation.flush(WAIT)
+        assert waits == [0.5, 1.0, 2.0, 4.0]
+        assert [code for code, _, _, _ in receiver.requests] == [503] * 5 + [400, 200]
+
+        def events(body):
+            return [(r["body"]["stringValue"], r["attributes"]) for scope in body["resourceLogs"][0]["scopeLogs"]
+                    for r in scope["logRecords"]]
+        report = ("logs_dropped", [{"key": "count", "value": {"intValue": "1"}}])
+        assert events(receiver.requests[5][3]) == [report]
+        assert events(receiver.requests[6][3]) == [report, ("arrives", [])]
+        stats = foundation.stats()
+        assert stats["dropped"] == 1 and stats["written"] + stats["dropped"] == stats["emitted"]
+
+    def test_otlp_settings_from_the_environment(self, monkeypatch):
+        """otlp=True: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT (as is) or OTEL_EXPORTER_OTLP_ENDPOINT +
+        /v1/logs, OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME; options given win."""
+        cfg = foundation._handler_config({"otlp": True})
+        assert foundation._otlp_settings(cfg) == (
+            "http://localhost:4318/v1/logs", {}, "unknown_service:python", 10.0)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318/")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%3Db, x = y ,broken")
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "billing")
+        assert foundation._otlp_settings(cfg) == (
+            "https://collector:4318/v1/logs", {"api-key": "a=b", "x": "y"}, "billing", 10.0)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "https://logs:1/custom")
+        assert foundation._otlp_settings(cfg)[0] == "https://logs:1/custom"
+        cfg = foundation._handler_config({"otlp": "http://c:4318/v1/logs", "otlp_headers": {"k": "v"},
+                                          "service_name": "mine", "otlp_timeout": 2})
+        assert foundation._otlp_settings(cfg) == ("http://c:4318/v1/logs", {"k": "v"}, "mine", 2.0)
+        assert foundation._retry_after("3", 0.5) == 3.0 and foundation._retry_after(None, 0.5) == 0.5
+        assert foundation._retry_after("soon", 0.5) == 0.5
+        assert 0 <= foundation._retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 0.5) <= 0.5 + 1
+
+    @pytest.mark.parametrize("options,error", [
+        ({"otlp": "collector:4318"}, ValueError),
+        ({"otlp": "http://c:1", "otlp_headers": {"k": 1}}, TypeError),
+        ({"otlp": "http://c:1", "service_name": ""}, TypeError),
+        ({"otlp": "http://c:1", "file": "x.log"}, ValueError),
+    ])
+    def test_bad_otlp_options_fail_at_configuration(self, options, error):
+        with pytest.raises(error):
+            foundation.configure(**options)
+        with pytest.raises(error):
+            foundation.OTLPHandler(options.pop("otlp"), **{"headers" if k == "otlp_headers" else k: v
+                                                           for k, v in options.items()})
 
     # -- a real rsyslog -----------------------------------------------------------------
     @pytest.mark.parametrize("proto", ["tcp", "udp"])
