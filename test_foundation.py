@@ -4180,25 +4180,53 @@ class TestSyslog:
         exception = second["sd"]["fields@32473"]["exception"]
         assert exception.startswith("Traceback") and exception.endswith("ValueError: boom ]")
 
-    def test_syslog_formatter_with_the_standard_syslog_handler(self, udp):
-        """SyslogFormatter gives SysLogHandler the message without PRI; the handler's PRI and
-        the record's extra= fields make a valid RFC 5424 message."""
-        port = udp.sock.getsockname()[1]
-        handler = logging.handlers.SysLogHandler(("127.0.0.1", port), facility="local1")
-        handler.append_nul = False
+    @pytest.mark.parametrize("transport", ["udp", "tcp", "unix"])
+    def test_syslog_formatter_with_the_standard_syslog_handler(self, transport, tmp_path):
+        """SyslogFormatter gives SysLogHandler the message without PRI, over UDP, TCP and a Unix
+        socket; the handler's PRI and the record's extra= fields make a valid RFC 5424 message
+        (over TCP, the handler ends each message with a NUL, which frames it)."""
+        if transport == "unix":
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            server.bind(str(tmp_path / "log.sock"))
+            address, kind = str(tmp_path / "log.sock"), socket.SOCK_DGRAM
+        else:
+            kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+            server = socket.socket(socket.AF_INET, kind)
+            server.bind(("127.0.0.1", 0))
+            if transport == "tcp":
+                server.listen()
+            address = server.getsockname()
+        server.settimeout(WAIT)
+        handler = logging.handlers.SysLogHandler(address, facility="local1", socktype=kind)
+        handler.append_nul = transport == "tcp"
         handler.setFormatter(foundation.SyslogFormatter(app_name="worker"))
         logger = logging.getLogger("plain.syslog")
         logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
         logger.propagate = False
         try:
-            logger.error("job %s failed", 7, extra={"job": "import", "token": "t-1"})
+            logger.error("job %s failed", 7, extra={"job": "import", "token": "t-1", "note": "a\nb"})
+            logger.info("second")
+            if transport == "tcp":
+                conn, _ = server.accept()
+                conn.settimeout(WAIT)
+                data = b""
+                while data.count(b"\0") < 2:
+                    data += conn.recv(65536)
+                conn.close()
+                messages = data.split(b"\0")[:2]
+            else:
+                messages = [server.recv(65536) for _ in range(2)]
         finally:
             logger.removeHandler(handler)
+            logger.propagate = True
             handler.close()
-        (message,) = map(parse_rfc5424, udp.messages(1))
-        assert message["pri"] == 17 * 8 + 3 and message["app_name"] == "worker"
-        assert message["msg"] == "job 7 failed"
-        assert message["sd"]["fields@32473"] == {"logger": "plain.syslog", "job": "import", "token": "[REDACTED]"}
+            server.close()
+        first, second = (parse_rfc5424(m.decode("utf-8")) for m in messages)
+        assert first["pri"] == 17 * 8 + 3 and first["app_name"] == "worker"
+        assert first["msg"] == "job 7 failed" and second["msg"] == "second" and second["pri"] == 17 * 8 + 6
+        assert first["sd"]["fields@32473"] == {
+            "logger": "plain.syslog", "job": "import", "token": "[REDACTED]", "note": "a\nb"}
 
     def test_unix_datagram_socket(self, tmp_path, log):
         """unix:///path sends one datagram a message, as to /dev/log."""
