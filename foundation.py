@@ -2294,6 +2294,20 @@ def _otlp_id(value: Any, digits: int) -> str | None:
     return value if len(value) == digits and _HEX.fullmatch(value) and value.strip("0") else None
 
 
+def _stamp_nanos(stamp: Any, seconds: dict) -> int:
+    """Nanoseconds since the epoch of a JSON line's ``timestamp`` (``2026-12-01T12:16:28.123456Z``);
+    now, for one a processor made something else. ``seconds`` keeps each second's epoch."""
+    try:
+        second = seconds.get(stamp[:19])
+        if second is None:
+            import calendar  # here, not at import: only OTLP export needs it
+
+            second = seconds[stamp[:19]] = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+        return (second * 1_000_000 + int(stamp[20:26])) * 1000
+    except (TypeError, ValueError):
+        return time.time_ns()
+
+
 def _otlp_record(line: bytes, seconds: dict) -> tuple[str, dict]:
     """A record's JSON line as (logger, OTLP LogRecord): the time in nanoseconds, severity
     number and text, body the event, the fields as attributes (``trace_id`` and ``span_id``
@@ -2301,17 +2315,11 @@ def _otlp_record(line: bytes, seconds: dict) -> tuple[str, dict]:
     ``exception.stacktrace``. ``seconds`` keeps the epoch second of each stamp's second."""
     record = json.loads(line)
     pop = record.pop
-    stamp, label = pop("timestamp", ""), pop("level", "")
-    second = seconds.get(stamp[:19])
-    if second is None:
-        import calendar  # here, not at import: only OTLP export needs it
-
-        second = seconds[stamp[:19]] = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
-    levelno = _level_of_label(label)
-    item = {"timeUnixNano": str((second * 1_000_000 + int(stamp[20:26])) * 1000),
-            "severityNumber": _otlp_severity(levelno), "severityText": label.upper(),
-            "body": {"stringValue": pop("event", "")}}
-    logger = pop("logger", "")
+    label = _safe_str(pop("level", ""))
+    item = {"timeUnixNano": str(_stamp_nanos(pop("timestamp", ""), seconds)),
+            "severityNumber": _otlp_severity(_level_of_label(label)), "severityText": label.upper(),
+            "body": _otlp_value(pop("event", ""))}
+    logger = _safe_str(pop("logger", ""))
     for key, name, digits in (("trace_id", "traceId", 32), ("span_id", "spanId", 16)):
         found = _otlp_id(record.get(key), digits)
         if found is not None:
@@ -2397,7 +2405,8 @@ class SyslogFormatter(Formatter):
     ``format(record)`` returns ``1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID
     [fields@32473 logger="..." key="value" ...] MSG`` without the PRI, which
     ``SysLogHandler`` puts in front from its ``facility`` and the record's
-    level. Give the handler ``append_nul=False``: RFC 5424 has no NUL. Values
+    level. Over UDP and a Unix socket give the handler ``append_nul=False``
+    (RFC 5424 has no NUL); over TCP keep it: it ends each message. Values
     are redacted and escaped as in every format (a newline as ``\\n``), then
     with RFC 5424's escapes of ``\\``, ``"`` and ``]``: a message is one line.
     ``configure(syslog=...)`` sends the same messages, PRI included, from the
@@ -2547,101 +2556,6 @@ class _Sink:
             return stream is not None and stream.fileno() == 1
         except Exception:
             return stream is sys.__stdout__
-
-
-class _OtlpSink:
-    """OTLP/HTTP with JSON encoding: each batch (JSON lines) as one ``ExportLogsServiceRequest``
-    POSTed to ``url``, the records grouped by logger (the instrumentation scope).
-
-    Sent from the writer thread with ``urllib``. 429, 502, 503 and 504 (and a
-    server that cannot be reached) are tried again, after the ``Retry-After``
-    the server gives or else after 0.5, 1, 2, ... seconds, at most
-    ``_ATTEMPTS`` times and ``_GIVE_UP_AFTER`` seconds in all; then, or at once
-    for any other error, the batch is counted as lost (``_SinkLost``).
-    """
-
-    _ATTEMPTS = 5
-    _GIVE_UP_AFTER = 30.0
-    _LONGEST_WAIT = 10.0
-
-    def __init__(self, url: str, headers: dict, service_name: str, timeout: float,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        import urllib.request  # here, not at import: only OTLP export needs it
-
-        self.urllib = urllib.request
-        self.url = url
-        self.headers = {"Content-Type": "application/json", **headers}
-        self.resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service_name}}]}
-        self.timeout = timeout
-        self.opened = False
-        self.path = None
-        self.is_tty = False
-        self.encoding = "utf-8"
-        self.broken = False
-        self._clock, self._sleep = clock, sleep
-        self._seconds: dict[str, int] = {}
-
-    def write(self, text: str, data: bytes) -> None:
-        lines = data.split(b"\n")[:-1]
-        scopes: dict[str, list] = {}
-        if len(self._seconds) > 64:
-            self._seconds.clear()
-        for line in lines:
-            logger, record = _otlp_record(line, self._seconds)
-            scopes.setdefault(logger, []).append(record)
-        body = _json_text({"resourceLogs": [{"resource": self.resource, "scopeLogs": [
-            {"scope": {"name": logger}, "logRecords": records} for logger, records in scopes.items()]}]})
-        self._post(body.encode("utf-8"), len(lines))
-
-    def _post(self, body: bytes, count: int) -> None:
-        start, delay = self._clock(), 0.5
-        for attempt in range(1, self._ATTEMPTS + 1):
-            request = self.urllib.Request(self.url, body, self.headers, method="POST")
-            try:
-                with self.urllib.urlopen(request, timeout=self.timeout) as response:
-                    response.read()
-                return
-            except self.urllib.HTTPError as exc:
-                failure: Exception = exc
-                exc.close()  # it holds the response, and its socket
-                if exc.code not in (429, 502, 503, 504):
-                    break
-                wait = _retry_after(exc.headers.get("Retry-After"), delay)
-            except OSError as exc:  # refused, unreachable, timed out (URLError is an OSError)
-                failure, wait = exc, delay
-            wait = min(wait, self._LONGEST_WAIT)
-            if attempt == self._ATTEMPTS or self._clock() - start + wait > self._GIVE_UP_AFTER:
-                break
-            self._sleep(wait)
-            delay *= 2
-        raise _SinkLost(list(range(count))) from failure
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def current(self) -> None:
-        return None
-
-    def is_stdout(self) -> bool:
-        return False
-
-
-def _retry_after(header: str | None, otherwise: float) -> float:
-    """Seconds to wait from a ``Retry-After`` header (seconds, or an HTTP date), else ``otherwise``."""
-    if header is None:
-        return otherwise
-    header = header.strip()
-    if header.isdigit():
-        return float(header)
-    try:
-        import email.utils  # here, not at import: only OTLP export needs it
-
-        return max(0.0, email.utils.parsedate_to_datetime(header).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return otherwise
 
 
 #: Bytes that never appear in a line: C0 controls but the newline that ends it, and DEL.
@@ -2846,6 +2760,101 @@ class _SocketSink:
 
     def is_stdout(self) -> bool:
         return False
+
+
+class _OtlpSink:
+    """OTLP/HTTP with JSON encoding: each batch (JSON lines) as one ``ExportLogsServiceRequest``
+    POSTed to ``url``, the records grouped by logger (the instrumentation scope).
+
+    Sent from the writer thread with ``urllib``. 429, 502, 503 and 504 (and a
+    server that cannot be reached) are tried again, after the ``Retry-After``
+    the server gives or else after 0.5, 1, 2, ... seconds, at most
+    ``_ATTEMPTS`` times and ``_GIVE_UP_AFTER`` seconds in all; then, or at once
+    for any other error, the batch is counted as lost (``_SinkLost``).
+    """
+
+    _ATTEMPTS = 5
+    _GIVE_UP_AFTER = 30.0
+    _LONGEST_WAIT = 10.0
+
+    def __init__(self, url: str, headers: dict, service_name: str, timeout: float,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        import urllib.request  # here, not at import: only OTLP export needs it
+
+        self.urllib = urllib.request
+        self.url = url
+        self.headers = {"Content-Type": "application/json", **headers}
+        self.resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service_name}}]}
+        self.timeout = timeout
+        self.opened = False
+        self.path = None
+        self.is_tty = False
+        self.encoding = "utf-8"
+        self.broken = False
+        self._clock, self._sleep = clock, sleep
+        self._seconds: dict[str, int] = {}
+
+    def write(self, text: str, data: bytes) -> None:
+        lines = data.split(b"\n")[:-1]
+        scopes: dict[str, list] = {}
+        if len(self._seconds) > 64:
+            self._seconds.clear()
+        for line in lines:
+            logger, record = _otlp_record(line, self._seconds)
+            scopes.setdefault(logger, []).append(record)
+        body = _json_text({"resourceLogs": [{"resource": self.resource, "scopeLogs": [
+            {"scope": {"name": logger}, "logRecords": records} for logger, records in scopes.items()]}]})
+        self._post(body.encode("utf-8"), len(lines))
+
+    def _post(self, body: bytes, count: int) -> None:
+        start, delay = self._clock(), 0.5
+        for attempt in range(1, self._ATTEMPTS + 1):
+            request = self.urllib.Request(self.url, body, self.headers, method="POST")
+            try:
+                with self.urllib.urlopen(request, timeout=self.timeout) as response:
+                    response.read()
+                return
+            except self.urllib.HTTPError as exc:
+                failure: Exception = exc
+                exc.close()  # it holds the response, and its socket
+                if exc.code not in (429, 502, 503, 504):
+                    break
+                wait = _retry_after(exc.headers.get("Retry-After"), delay)
+            except OSError as exc:  # refused, unreachable, timed out (URLError is an OSError)
+                failure, wait = exc, delay
+            wait = min(wait, self._LONGEST_WAIT)
+            if attempt == self._ATTEMPTS or self._clock() - start + wait > self._GIVE_UP_AFTER:
+                break
+            self._sleep(wait)
+            delay *= 2
+        raise _SinkLost(list(range(count))) from failure
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def current(self) -> None:
+        return None
+
+    def is_stdout(self) -> bool:
+        return False
+
+
+def _retry_after(header: str | None, otherwise: float) -> float:
+    """Seconds to wait from a ``Retry-After`` header (seconds, or an HTTP date), else ``otherwise``."""
+    if header is None:
+        return otherwise
+    header = header.strip()
+    if header.isdigit():
+        return float(header)
+    try:
+        import email.utils  # here, not at import: only OTLP export needs it
+
+        return max(0.0, email.utils.parsedate_to_datetime(header).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return otherwise
 
 
 #: Records logged while the output is writing, on the same thread (by the sink, a

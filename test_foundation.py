@@ -4468,6 +4468,24 @@ class TestSyslog:
         stats = foundation.stats()
         assert stats["dropped"] == 1 and stats["written"] + stats["dropped"] == stats["emitted"]
 
+    def test_otlp_takes_what_processors_made(self, otlp_receiver, log):
+        """A processor's timestamp that is no stamp (the time sent is then now), a level that is
+        an int, an event that is a list (written as its text): the record still goes out."""
+        pb = otlp_protos()
+        receiver = otlp_receiver([])
+        receiver.released.set()
+
+        def odd(event_dict):
+            return {**event_dict, "timestamp": "yesterday", "level": 20, "event": ["a", 1]}
+
+        foundation.configure(otlp=receiver.url, processors=[odd])
+        log.info("changed", n=1)
+        assert foundation.flush(WAIT)
+        (record,) = pb.parse(receiver.requests[0][3]).resource_logs[0].scope_logs[0].log_records
+        assert abs(record.time_unix_nano / 1e9 - time.time()) < 120
+        assert record.severity_text == "20" and record.body.string_value == "['a', 1]"
+        assert foundation.stats()["dropped"] == 0
+
     def test_otlp_settings_from_the_environment(self, monkeypatch):
         """otlp=True: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT (as is) or OTEL_EXPORTER_OTLP_ENDPOINT +
         /v1/logs, OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME; options given win."""
