@@ -2755,6 +2755,12 @@ class _SocketSink:
             self._socket.close()
             self._socket = None
 
+    def after_fork_in_child(self) -> None:
+        """Leave the parent's connection to the parent: two processes sending frames on one
+        TCP connection would interleave them. The child connects on its first write."""
+        self.close()  # this process's descriptor only: the parent's connection stays open
+        self._failed_at = -math.inf
+
     def current(self) -> None:
         return None
 
@@ -3187,6 +3193,8 @@ class _Output:
         self._fork_held = False
         self._deferred = []
         self.in_sink = 0
+        if isinstance(self.sink, _SocketSink):
+            self.sink.after_fork_in_child()
 
 
 class _Control:

@@ -4305,6 +4305,68 @@ class TestSyslog:
         assert messages[-1]["msgid"] == "after"
         assert stats["emitted"] == stats["written"] + stats["dropped"]
 
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_a_forked_child_opens_its_own_tcp_connection(self):
+        """After fork, parent and child send on connections of their own: frames from two
+        processes never interleave on one; every record arrives whole."""
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(WAIT)
+        received, done = [], threading.Event()
+
+        def accept():
+            while not done.is_set():
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                threading.Thread(target=lambda c=conn: received.append(read_all(c)), daemon=True).start()
+
+        def read_all(conn):
+            with conn:
+                conn.settimeout(WAIT)
+                data = b""
+                while True:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return data
+                    data += chunk
+
+        acceptor = threading.Thread(target=accept, daemon=True)
+        acceptor.start()
+        try:
+            result = run_python("""
+                import os, sys, foundation
+                foundation.configure(syslog=sys.argv[1])
+                log = foundation.get_logger("app")
+                log.info("before_fork")
+                assert foundation.flush(10)
+                pid = os.fork()
+                who = "child" if pid == 0 else "parent"
+                for i in range(2000):
+                    log.info("after_fork", who=who, i=i, pad="x" * 200)
+                assert foundation.flush(10)
+                foundation.shutdown()
+                if pid == 0:
+                    os._exit(0)
+                os.waitpid(pid, 0)
+            """, "tcp://127.0.0.1:%d" % server.getsockname()[1])
+            assert result.returncode == 0, result.stderr
+            wait_until(lambda: len(received) >= 2, "both processes' connections were read to the end")
+        finally:
+            done.set()
+            server.close()
+        messages = []
+        for data in received:
+            frames = re.findall(rb"(\d+) (<\d+>1 .*?)(?=\d+ <\d+>1 |$)", data, re.S)
+            assert sum(len(size) + 1 + len(m) for size, m in frames) == len(data)
+            assert all(int(size) == len(m) for size, m in frames)
+            messages += [parse_rfc5424(m.decode()) for _, m in frames]
+        seen = sorted((m["sd"]["fields@32473"].get("who", "-"), m["sd"]["fields@32473"].get("i", "-"))
+                      for m in messages if m["msgid"] == "after_fork")
+        assert seen == sorted((who, str(i)) for who in ("child", "parent") for i in range(2000))
+
     def test_a_server_that_is_down_is_tried_once_a_second(self):
         """After a failed connection the sink does not try again for _RETRY_AFTER seconds:
         batches in between are lost and counted at once, not after a connect each."""
