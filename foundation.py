@@ -2661,9 +2661,7 @@ class _SocketSink:
         self.kind, self.address = kind, address
         self.encode = encode
         self.opened = True  # close_sink() closes the socket (a later write opens it again)
-        self.path = None
-        self.is_tty = False
-        self.encoding = "utf-8"
+        self.is_tty = False  # what Handler and _Output ask of every sink
         self.broken = False
         self._socket: socket.socket | None = None
         self._clock = clock
@@ -2793,9 +2791,7 @@ class _OtlpSink:
         self.resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service_name}}]}
         self.timeout = timeout
         self.opened = False
-        self.path = None
-        self.is_tty = False
-        self.encoding = "utf-8"
+        self.is_tty = False  # what Handler and _Output ask of every sink
         self.broken = False
         self._clock, self._sleep = clock, sleep
         self._seconds: dict[str, int] = {}
